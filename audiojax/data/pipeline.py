@@ -1,0 +1,200 @@
+"""Deterministic, resumable batching of a random-access split, placed on a device mesh.
+
+The order of examples is a pure function of ``(seed, epoch)``: epoch ``e`` visits
+``permutation(seed, e)`` of the split's indices, so the batch at any position can be
+produced without replaying the ones before it. The iterator's whole state is its
+position (a count of batches), saved in every checkpoint and checked on restore
+(grain's ``get_state`` / ``set_state`` idea, without a worker pool we do not need).
+
+Batches are dicts of numpy arrays; ``shard_batch`` puts them on a ``jax.sharding.Mesh``
+split along the leading (batch) axis, the data-parallel layout of big_vision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from audiojax.data.source import ArraySource, AudioSplit, DataError
+
+DATA_AXIS = "data"
+
+
+def fix_length(audio: np.ndarray, length: int) -> np.ndarray:
+  """Crops (from the start) or zero-pads the last axis of ``audio`` to ``length``."""
+  n = audio.shape[-1]
+  if n >= length:
+    return audio[..., :length]
+  pad = [(0, 0)] * (audio.ndim - 1) + [(0, length - n)]
+  return np.pad(audio, pad)
+
+
+def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+  """The visiting order of epoch ``epoch``: a pure function of its arguments."""
+  rng = np.random.default_rng([seed, epoch])
+  return rng.permutation(num_examples)
+
+
+def _fetch(source: Any, indices: Sequence[int]) -> list[Mapping[str, Any]]:
+  getitems = getattr(source, "__getitems__", None)
+  if getitems is not None:
+    return list(getitems(list(indices)))
+  return [source[int(i)] for i in indices]
+
+
+def collate(
+  examples: Sequence[Mapping[str, Any]],
+  split: AudioSplit,
+) -> dict[str, np.ndarray]:
+  """Stacks examples into ``{"audio": [B, clip_samples] f32, "label": [B] i32}``."""
+  audio = np.stack(
+    [
+      fix_length(np.asarray(ex["audio"], np.float32), split.clip_samples)
+      for ex in examples
+    ]
+  )
+  label = np.asarray([int(ex[split.label_key]) for ex in examples], np.int32)
+  return {"audio": audio, "label": label}
+
+
+def load_in_memory(split: AudioSplit, chunk: int = 256) -> AudioSplit:
+  """Reads a whole split into an ``ArraySource`` (fast random access afterwards)."""
+  audio, label = [], []
+  for start in range(0, len(split), chunk):
+    batch = collate(
+      _fetch(split.source, range(start, min(start + chunk, len(split)))), split
+    )
+    audio.append(batch["audio"])
+    label.append(batch["label"])
+  if not audio:
+    raise DataError("cannot load an empty split into memory")
+  arrays = {"audio": np.concatenate(audio), split.label_key: np.concatenate(label)}
+  return dataclasses.replace(split, source=ArraySource(arrays))
+
+
+class TrainIterator:
+  """Endless shuffled batches of a split; its state is the number of batches served.
+
+  Epochs drop their last partial batch, so every batch has ``batch_size`` examples and
+  each step of a run compiles to one shape.
+
+  Args:
+    split: the examples.
+    batch_size: examples per batch (global, across all devices).
+    seed: fixes the order of every epoch.
+    shuffle: visit each epoch in a fresh permutation (else in index order).
+  """
+
+  def __init__(
+    self, split: AudioSplit, batch_size: int, *, seed: int, shuffle: bool = True
+  ):
+    if batch_size <= 0:
+      raise DataError(f"batch_size must be positive, got {batch_size}")
+    if len(split) < batch_size:
+      raise DataError(
+        f"split has {len(split)} examples, fewer than one batch of {batch_size}"
+      )
+    self.split = split
+    self.batch_size = batch_size
+    self.seed = int(seed)
+    self.shuffle = shuffle
+    self.steps_per_epoch = len(split) // batch_size
+    self.position = 0
+    self._order_epoch = -1
+    self._order: np.ndarray | None = None
+
+  def _indices(self, position: int) -> np.ndarray:
+    epoch, within = divmod(position, self.steps_per_epoch)
+    if epoch != self._order_epoch:
+      n = len(self.split)
+      self._order = (
+        epoch_permutation(self.seed, epoch, n) if self.shuffle else np.arange(n)
+      )
+      self._order_epoch = epoch
+    start = within * self.batch_size
+    return self._order[start : start + self.batch_size]
+
+  def batch_at(self, position: int) -> dict[str, np.ndarray]:
+    """The batch served at ``position``, without moving the iterator."""
+    return collate(_fetch(self.split.source, self._indices(position)), self.split)
+
+  def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    batch = self.batch_at(self.position)
+    self.position += 1
+    return batch
+
+  def get_state(self) -> dict[str, int]:
+    return {
+      "position": self.position,
+      "seed": self.seed,
+      "num_examples": len(self.split),
+      "batch_size": self.batch_size,
+    }
+
+  def set_state(self, state: Mapping[str, int]) -> None:
+    """Seeks to a saved position; refuses a state saved for other data or order."""
+    mine = self.get_state()
+    for field in ("seed", "num_examples", "batch_size"):
+      if int(state[field]) != mine[field]:
+        raise DataError(
+          f"cannot resume the data iterator: saved {field}={state[field]} but this "
+          f"run has {field}={mine[field]} (did the data set or config change?)"
+        )
+    self.position = int(state["position"])
+
+
+def eval_batches(split: AudioSplit, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+  """Every example once, in order; ``mask`` marks the real rows of the padded end."""
+  n = len(split)
+  for start in range(0, n, batch_size):
+    idx = np.arange(start, min(start + batch_size, n))
+    batch = collate(_fetch(split.source, idx), split)
+    real = len(idx)
+    mask = np.zeros(batch_size, bool)
+    mask[:real] = True
+    if real < batch_size:
+      batch = {
+        k: np.concatenate([v, np.zeros((batch_size - real, *v.shape[1:]), v.dtype)])
+        for k, v in batch.items()
+      }
+    batch["mask"] = mask
+    yield batch
+
+
+def make_mesh(num_devices: int | None = None) -> Mesh:
+  """A 1-D data-parallel mesh over the first ``num_devices`` devices (default: all)."""
+  devices = jax.devices()
+  n = len(devices) if num_devices is None else num_devices
+  if not 1 <= n <= len(devices):
+    raise ValueError(f"asked for {n} devices; {len(devices)} are available")
+  return jax.make_mesh(
+    (n,), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,), devices=devices[:n]
+  )
+
+
+def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """Places each array on ``mesh``, split along its leading axis."""
+  n = mesh.devices.size
+  sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+  out = {}
+  for name, value in batch.items():
+    if value.shape[0] % n:
+      raise DataError(
+        f"batch field {name!r} has {value.shape[0]} rows, not divisible by the "
+        f"{n} devices of the mesh"
+      )
+    out[name] = jax.device_put(value, sharding)
+  return out
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+  """Places a pytree (params, optimizer state) whole on every device of ``mesh``."""
+  return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))

@@ -1,0 +1,59 @@
+"""Runs one experiment config in a run directory: the library side of ``launch/run.py``.
+
+Each config has a ``kind`` (a name in ``RUNNERS``); the runner trains/evaluates and
+returns the numbers that go to ``results.json`` / ``results.md``. Rerunning with the
+same directory resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import ml_collections
+from absl import logging
+
+from audiojax.registry import Registry
+from audiojax.train import report
+
+RUNNERS: Registry = Registry("experiment kind")
+
+
+def _register_builtin() -> None:
+  from audiojax.train import classification
+
+  if "classifier" not in RUNNERS:
+    RUNNERS.register("classifier", classification.run)
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Writes ``config.json``; warns when it differs from the run's first one."""
+  path = os.path.join(workdir, "config.json")
+  text = config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
+  if os.path.exists(path):
+    with open(path) as f:
+      old = f.read()
+    if old != text:
+      logging.warning(
+        "config differs from the one this workdir started with; "
+        "the previous one is kept as config.previous.json"
+      )
+      os.replace(path, os.path.join(workdir, "config.previous.json"))
+  with open(path, "w") as f:
+    f.write(text)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Runs ``config`` in ``workdir`` and writes ``results.json`` and ``results.md``."""
+  _register_builtin()
+  runner = RUNNERS.get(config.kind)
+  os.makedirs(workdir, exist_ok=True)
+  save_config(config, workdir)
+  results = runner(config, workdir)
+  report.write_results(workdir, results, title=config.get("name", config.kind))
+  logging.info(
+    "results: %s",
+    json.dumps({k: v for k, v in results.items() if isinstance(v, int | float | str)}),
+  )
+  return results

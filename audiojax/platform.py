@@ -1,0 +1,24 @@
+"""Process-level JAX settings for launchers and tests (not imported by library code).
+
+A persistent compilation cache makes the second start of the same program skip XLA
+compilation, which dominates short runs on CPU (resumes, tests, the quickstart).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+
+def configure(cache_dir: str | None = None) -> None:
+  """Turns on the persistent compilation cache (``$AUDIOJAX_JAX_CACHE`` or ~/.cache)."""
+  cache_dir = cache_dir or os.environ.get(
+    "AUDIOJAX_JAX_CACHE", os.path.expanduser("~/.cache/audiojax/jax")
+  )
+  if cache_dir.lower() in ("", "0", "off", "none"):
+    return
+  os.makedirs(cache_dir, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", cache_dir)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

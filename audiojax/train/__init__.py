@@ -1,0 +1,1 @@
+"""The one training loop every experiment shares: state, steps, checkpoints, metrics."""

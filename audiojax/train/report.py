@@ -1,0 +1,75 @@
+"""What a run leaves for people: ``results.json``, ``results.md`` and figures.
+
+``results.json`` holds the numbers (machine-readable, the contract other scripts read);
+``results.md`` renders the same numbers as a table, scalars only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+  if isinstance(value, float):
+    return f"{value:.4f}"
+  return str(value)
+
+
+def markdown_table(results: Mapping[str, Any], title: str) -> str:
+  """A two-column table of the scalar entries of ``results``."""
+  lines = [f"# {title}", "", "| metric | value |", "| --- | --- |"]
+  for key, value in results.items():
+    if isinstance(value, bool | int | float | str):
+      lines.append(f"| {key} | {_fmt(value)} |")
+  return "\n".join(lines) + "\n"
+
+
+def write_results(workdir: str, results: Mapping[str, Any], title: str) -> str:
+  """Writes ``results.json`` and ``results.md`` atomically; returns the markdown."""
+  table = markdown_table(results, title)
+  for name, text in (
+    ("results.json", json.dumps(results, indent=2) + "\n"),
+    ("results.md", table),
+  ):
+    path = os.path.join(workdir, name)
+    with open(path + ".tmp", "w") as f:
+      f.write(text)
+    os.replace(path + ".tmp", path)
+  return table
+
+
+def confusion_png(
+  path: str,
+  confusion: Sequence[Sequence[int]],
+  class_names: Sequence[str],
+  *,
+  title: str = "confusion",
+) -> None:
+  """Saves a confusion-matrix heat map with counts (rows: true, columns: predicted)."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  import numpy as np
+
+  counts = np.asarray(confusion)
+  n = len(class_names)
+  fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
+  ax.imshow(
+    counts / np.maximum(counts.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1
+  )
+  for i in range(n):
+    for j in range(n):
+      if counts[i, j]:
+        ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8)
+  ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+  ax.set_yticks(range(n), class_names)
+  ax.set_xlabel("predicted")
+  ax.set_ylabel("true")
+  ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -1,0 +1,76 @@
+"""Audio classification: data set × front end × model, all config fields.
+
+  python -m launch.run --config=experiments/classifier.py:runlocal --workdir=runs/clf
+  python -m launch.run --config=experiments/classifier.py \
+      --config.dataset.name=audiojax_keywords --config.frontend.name=raw \
+      --config.model.name=raw_m5 --workdir=runs/kw_raw
+
+The argument after ':' is a comma-separated list of variants: ``runlocal`` (minutes on
+2 CPU cores) and ``tiny`` (seconds; tests).
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variants = set(filter(None, (arg or "").split(",")))
+  unknown = variants - {"runlocal", "tiny"}
+  if unknown:
+    raise ValueError(
+      f"unknown config variants {sorted(unknown)}; valid: runlocal, tiny"
+    )
+
+  c = ml_collections.ConfigDict()
+  c.kind = "classifier"
+  c.name = "classifier"
+  c.seed = 0
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "audiojax_music"
+  c.dataset.config = "default"
+  c.dataset.label = "family"
+  c.dataset.data_dir = ml_collections.config_dict.placeholder(str)
+  c.dataset.in_memory = True
+  c.eval_splits = ("validation", "test")
+
+  c.frontend = ml_collections.ConfigDict({"name": "mel", "kwargs": {}})
+  c.model = ml_collections.ConfigDict({"name": "mel_cnn", "kwargs": {}})
+
+  c.batch_size = 64
+  c.eval_batch_size = 64
+  c.total_steps = 3000
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.learning_rate = 2e-3
+  c.optimizer.warmup_steps = 100
+  c.optimizer.weight_decay = 1e-4
+  c.optimizer.grad_clip = 1.0
+
+  c.log_every = 50
+  c.eval_every = 500
+  c.checkpoint_every = 500
+  c.max_to_keep = 2
+  c.num_devices = ml_collections.config_dict.placeholder(int)
+  c.resume = ml_collections.config_dict.placeholder(str)
+  c.model_init = ml_collections.config_dict.placeholder(str)
+  c.progress = True
+
+  if "runlocal" in variants:
+    c.dataset.config = "small"
+    c.batch_size = 32
+    c.eval_batch_size = 64
+    c.total_steps = 600
+    c.optimizer.warmup_steps = 50
+    c.eval_every = 200
+    c.checkpoint_every = 200
+  if "tiny" in variants:
+    c.dataset.config = "tiny"
+    c.model.name = c.model.name + "_tiny"
+    c.batch_size = 8
+    c.eval_batch_size = 8
+    c.total_steps = 12
+    c.optimizer.warmup_steps = 2
+    c.log_every = 2
+    c.eval_every = 6
+    c.checkpoint_every = 4
+    c.progress = False
+  return c

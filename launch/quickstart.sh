@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up, then run the quickstart experiment end to end on embedded data:
+# renders the music set (first run only), trains the log-mel CNN, prints the results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./launch/setup.sh
+export GRADIO_ANALYTICS_ENABLED=False
+WORKDIR=${WORKDIR:-runs/quickstart}
+.venv/bin/python -m launch.run --config=experiments/quickstart.py --workdir="$WORKDIR" "$@"
+echo "results: $WORKDIR/results.json  (table: $WORKDIR/results.md, $WORKDIR/confusion.png)"

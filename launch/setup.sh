@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idempotent set-up: a .venv with the pinned stack, plus Debian extras when root.
+#
+#   ./launch/setup.sh          runtime + dev requirements (tests, benchmarks)
+#   AUDIOJAX_NO_DEV=1 ./launch/setup.sh   runtime only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+# Debian extras: TTS voices for the keyword set, sox for inspection.
+APT_PACKAGES="flite espeak-ng sox libsndfile1"
+missing=""
+for bin in flite espeak-ng sox; do command -v "$bin" >/dev/null 2>&1 || missing="$missing $bin"; done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] apt-get install $APT_PACKAGES"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES >/dev/null) \
+      || echo "[setup] apt-get failed; the keyword data set will be unavailable (it needs: $APT_PACKAGES)"
+  else
+    echo "[setup] not root: skipping apt packages ($APT_PACKAGES)."
+    echo "[setup] Everything but the spoken keyword data set works without them;"
+    echo "[setup] ask an administrator for: apt-get install $APT_PACKAGES"
+  fi
+fi
+
+req_files="requirements.txt"
+[ "${AUDIOJAX_NO_DEV:-0}" = "1" ] || req_files="requirements-dev.txt"
+stamp=.venv/.audiojax-installed
+want=$(cat requirements.txt requirements-dev.txt launch/setup.sh | sha256sum | cut -d' ' -f1)-${AUDIOJAX_NO_DEV:-0}
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "[setup] .venv is up to date"
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+pip_install() {
+  # Machines here may carry a pip config naming local indexes that do not exist;
+  # pip warns once per package about them. Keep real errors, drop that noise.
+  .venv/bin/python -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither" >&2)
+}
+echo "[setup] pip install -r $req_files (about 2 minutes on a fresh machine)"
+pip_install -r "$req_files"
+pip_install --no-deps tinysoundfont==0.3.7
+# tinysoundfont declares pyaudio (for live playback, which we never use); anything
+# else pip check reports is a real conflict.
+if .venv/bin/python -m pip check | grep -v "requires pyaudio" | grep .; then
+  echo "[setup] pip check found conflicts" >&2
+  exit 1
+fi
+echo "$want" > "$stamp"
+echo "[setup] done: $(.venv/bin/python -c 'import jax; print("jax", jax.__version__, jax.devices())')"

@@ -1,0 +1,28 @@
+"""Shared set-up: the compilation cache and the tiny embedded data sets, built once."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from audiojax import platform  # noqa: E402
+
+platform.configure()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> str:
+  """A tfds data dir shared by every test of the session (builders write here once)."""
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture(scope="session")
+def music_tiny(data_dir):
+  """The ``tiny`` config of the embedded music set, built once per session."""
+  from audiojax import data
+
+  return {
+    split: data.load("audiojax_music", split, data_dir=data_dir, config="tiny")
+    for split in ("train", "validation", "test")
+  }
