@@ -1,0 +1,3 @@
+"""audiojax: trustworthy audio machine learning in JAX."""
+
+__version__ = "0.1.0"
