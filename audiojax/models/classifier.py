@@ -26,3 +26,7 @@ class WaveformClassifier(nn.Module):
 
   def __call__(self, waveform: jax.Array, *, train: bool = False) -> jax.Array:
     return self.backbone(self.frontend(waveform), train=train)
+
+  def embed(self, waveform: jax.Array, *, train: bool = False) -> jax.Array:
+    """The backbone's penultimate features (for probes and Fréchet distances)."""
+    return self.backbone.embed(self.frontend(waveform), train=train)

@@ -1,0 +1,31 @@
+"""Classifier models (flax.linen) and their registry.
+
+Every entry of :data:`MODELS` is a constructor ``fn(num_classes, **kwargs) ->
+nn.Module``; size variants are ``functools.partial`` of one module class, each with a
+``_tiny`` sibling for tests. Modules are used purely functionally::
+
+  model = MODELS.get("mel_cnn")(num_classes=10)
+  params = model.init(key, x)["params"]        # a plain pytree, no batch stats
+  logits = model.apply({"params": params}, x)
+  logits = model.apply({"params": params}, x, train=True, rngs={"dropout": key})
+  features = model.apply({"params": params}, x, method="embed")
+
+Inputs: ``mel_cnn*`` and ``patch_transformer*`` take log-mel ``[batch, frames,
+n_mels]``; ``raw_m5*`` takes a waveform ``[batch, samples, 1]``.
+"""
+
+from audiojax.models import cnn, raw1d, transformer
+from audiojax.models.cnn import MelCNN, max_pool
+from audiojax.models.raw1d import M5
+from audiojax.models.transformer import PatchTransformer
+from audiojax.registry import Registry
+
+MODELS = Registry("model")
+MODELS.register("mel_cnn", cnn.mel_cnn)
+MODELS.register("mel_cnn_tiny", cnn.mel_cnn_tiny)
+MODELS.register("raw_m5", raw1d.raw_m5)
+MODELS.register("raw_m5_tiny", raw1d.raw_m5_tiny)
+MODELS.register("patch_transformer", transformer.patch_transformer)
+MODELS.register("patch_transformer_tiny", transformer.patch_transformer_tiny)
+
+__all__ = ["M5", "MODELS", "MelCNN", "PatchTransformer", "max_pool"]
