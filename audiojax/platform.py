@@ -22,3 +22,23 @@ def configure(cache_dir: str | None = None) -> None:
   jax.config.update("jax_compilation_cache_dir", cache_dir)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+class _QuietLibraries:
+  """Drops INFO records of chatty libraries (orbax logs every save step by step)."""
+
+  QUIET = ("/orbax/", "/tensorflow_datasets/", "/etils/")
+
+  def filter(self, record) -> bool:
+    return record.levelno >= 30 or not any(q in record.pathname for q in self.QUIET)
+
+
+def quiet_library_logs() -> None:
+  """Keeps our INFO logs and the libraries' warnings, not the libraries' INFO chatter."""
+  import logging as py_logging
+
+  from absl import logging
+
+  handler = logging.get_absl_handler()
+  handler.addFilter(_QuietLibraries())
+  py_logging.getLogger().addFilter(_QuietLibraries())

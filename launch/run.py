@@ -19,6 +19,7 @@ def main(argv):
   from audiojax import experiment, platform
 
   platform.configure()
+  platform.quiet_library_logs()
   experiment.run(_CONFIG.value, _WORKDIR.value)
   with open(f"{_WORKDIR.value}/results.md") as f:
     print(f.read())
