@@ -34,7 +34,7 @@ class _QuietLibraries:
 
 
 def quiet_library_logs() -> None:
-  """Keeps our INFO logs and the libraries' warnings, not the libraries' INFO chatter."""
+  """Keeps our INFO logs and library warnings, not the libraries' INFO chatter."""
   import logging as py_logging
 
   from absl import logging

@@ -28,7 +28,8 @@ SCRIPT = textwrap.dedent("""
              + 0.1 * rng.normal(size=(16, 4000))).astype(np.float32)
     split = AudioSplit(ArraySource({"audio": audio, "label": label}), "label",
                        tuple("abcd"), 16000, 4000)
-    model = WaveformClassifier(frontend=frontends.FRONTENDS.get("mel")(sample_rate=16000),
+    mel = frontends.FRONTENDS.get("mel")(sample_rate=16000)
+    model = WaveformClassifier(frontend=mel,
                                backbone=models.MODELS.get("mel_cnn_tiny")(num_classes=4))
     loss_fn = classification.make_loss_fn(model.apply)
     # Host copy: each run's state is donated to its steps.
