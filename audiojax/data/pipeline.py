@@ -13,14 +13,15 @@ split along the leading (batch) axis, the data-parallel layout of big_vision.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from audiojax.data.source import ArraySource, AudioSplit, DataError
+from audiojax.data.source import ArraySource, AudioSplit, DataError, RandomAccess
 
 DATA_AXIS = "data"
 
@@ -47,7 +48,7 @@ def _fetch(source: Any, indices: Sequence[int]) -> list[Mapping[str, Any]]:
   return [source[int(i)] for i in indices]
 
 
-def collate(
+def collate_audio(
   examples: Sequence[Mapping[str, Any]],
   split: AudioSplit,
 ) -> dict[str, np.ndarray]:
@@ -62,11 +63,27 @@ def collate(
   return {"audio": audio, "label": label}
 
 
+def stack_examples(examples: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+  """Stacks every field of equally shaped examples along a new leading axis."""
+  return {k: np.stack([np.asarray(ex[k]) for ex in examples]) for k in examples[0]}
+
+
+Collate = Callable[[Sequence[Mapping[str, Any]]], dict[str, np.ndarray]]
+
+
+def _collate_for(data: AudioSplit | RandomAccess, collate: Collate | None) -> Collate:
+  if collate is not None:
+    return collate
+  if isinstance(data, AudioSplit):
+    return functools.partial(collate_audio, split=data)
+  return stack_examples
+
+
 def load_in_memory(split: AudioSplit, chunk: int = 256) -> AudioSplit:
   """Reads a whole split into an ``ArraySource`` (fast random access afterwards)."""
   audio, label = [], []
   for start in range(0, len(split), chunk):
-    batch = collate(
+    batch = collate_audio(
       _fetch(split.source, range(start, min(start + chunk, len(split)))), split
     )
     audio.append(batch["audio"])
@@ -78,32 +95,43 @@ def load_in_memory(split: AudioSplit, chunk: int = 256) -> AudioSplit:
 
 
 class TrainIterator:
-  """Endless shuffled batches of a split; its state is the number of batches served.
+  """Endless shuffled batches; its state is the number of batches served.
 
   Epochs drop their last partial batch, so every batch has ``batch_size`` examples and
   each step of a run compiles to one shape.
 
   Args:
-    split: the examples.
+    data: the examples: an ``AudioSplit`` (batches of ``audio`` and ``label``) or any
+      random-access source.
     batch_size: examples per batch (global, across all devices).
     seed: fixes the order of every epoch.
     shuffle: visit each epoch in a fresh permutation (else in index order).
+    collate: examples -> batch; by default ``collate_audio`` for an ``AudioSplit``,
+      else ``stack_examples``.
   """
 
   def __init__(
-    self, split: AudioSplit, batch_size: int, *, seed: int, shuffle: bool = True
+    self,
+    data: AudioSplit | RandomAccess,
+    batch_size: int,
+    *,
+    seed: int,
+    shuffle: bool = True,
+    collate: Collate | None = None,
   ):
     if batch_size <= 0:
       raise DataError(f"batch_size must be positive, got {batch_size}")
-    if len(split) < batch_size:
+    if len(data) < batch_size:
       raise DataError(
-        f"split has {len(split)} examples, fewer than one batch of {batch_size}"
+        f"data has {len(data)} examples, fewer than one batch of {batch_size}"
       )
-    self.split = split
+    self.data = data
+    self._collate = _collate_for(data, collate)
+    self._source = data.source if isinstance(data, AudioSplit) else data
     self.batch_size = batch_size
     self.seed = int(seed)
     self.shuffle = shuffle
-    self.steps_per_epoch = len(split) // batch_size
+    self.steps_per_epoch = len(data) // batch_size
     self.position = 0
     self._order_epoch = -1
     self._order: np.ndarray | None = None
@@ -111,7 +139,7 @@ class TrainIterator:
   def _indices(self, position: int) -> np.ndarray:
     epoch, within = divmod(position, self.steps_per_epoch)
     if epoch != self._order_epoch:
-      n = len(self.split)
+      n = len(self.data)
       self._order = (
         epoch_permutation(self.seed, epoch, n) if self.shuffle else np.arange(n)
       )
@@ -121,7 +149,7 @@ class TrainIterator:
 
   def batch_at(self, position: int) -> dict[str, np.ndarray]:
     """The batch served at ``position``, without moving the iterator."""
-    return collate(_fetch(self.split.source, self._indices(position)), self.split)
+    return self._collate(_fetch(self._source, self._indices(position)))
 
   def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
     return self
@@ -135,7 +163,7 @@ class TrainIterator:
     return {
       "position": self.position,
       "seed": self.seed,
-      "num_examples": len(self.split),
+      "num_examples": len(self.data),
       "batch_size": self.batch_size,
     }
 
@@ -151,12 +179,16 @@ class TrainIterator:
     self.position = int(state["position"])
 
 
-def eval_batches(split: AudioSplit, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+def eval_batches(
+  data: AudioSplit | RandomAccess, batch_size: int, *, collate: Collate | None = None
+) -> Iterator[dict[str, np.ndarray]]:
   """Every example once, in order; ``mask`` marks the real rows of the padded end."""
-  n = len(split)
+  n = len(data)
+  collate_fn = _collate_for(data, collate)
+  source = data.source if isinstance(data, AudioSplit) else data
   for start in range(0, n, batch_size):
     idx = np.arange(start, min(start + batch_size, n))
-    batch = collate(_fetch(split.source, idx), split)
+    batch = collate_fn(_fetch(source, idx))
     real = len(idx)
     mask = np.zeros(batch_size, bool)
     mask[:real] = True

@@ -104,3 +104,13 @@ def test_load_in_memory_keeps_every_example():
   for i in (0, 5, 22):
     np.testing.assert_array_equal(mem.source[i]["audio"], split.source[i]["audio"])
     assert mem.source[i]["label"] == split.source[i]["label"]
+
+
+def test_any_random_access_source_batches_all_its_fields():
+  source = ArraySource({"image": np.arange(40.0).reshape(10, 2, 2),
+                        "cond": np.arange(10) * 10})
+  batch = next(pipeline.TrainIterator(source, 4, seed=0))
+  assert batch["image"].shape == (4, 2, 2)
+  np.testing.assert_array_equal(batch["cond"], batch["image"][:, 0, 0] / 4 * 10)
+  last = list(pipeline.eval_batches(source, 4))[-1]
+  assert last["mask"].tolist() == [True, True, False, False]
