@@ -132,6 +132,17 @@ def loop_config(config: ml_collections.ConfigDict) -> loop.LoopConfig:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains and evaluates a classifier; returns the numbers of ``results.json``."""
+  return train(config, workdir)[2]
+
+
+def train(
+  config: ml_collections.ConfigDict, workdir: str
+) -> tuple[WaveformClassifier, Any, dict[str, Any]]:
+  """Trains and evaluates a classifier (resuming from ``workdir``).
+
+  Returns:
+    The model, its trained params and the numbers of ``results.json``.
+  """
   mesh = pipeline.make_mesh(config.get("num_devices"))
   train_split = load_split(config, "train")
   evals = {name: load_split(config, name) for name in config.eval_splits}
@@ -173,4 +184,4 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     train_split.class_names,
     title=f"{config.eval_splits[-1]} confusion",
   )
-  return results
+  return model, state.params, results
