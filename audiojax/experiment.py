@@ -21,10 +21,13 @@ RUNNERS: Registry = Registry("experiment kind")
 
 
 def _register_builtin() -> None:
+  if "classifier" in RUNNERS:
+    return
+  from audiojax.generate import experiment as generator
   from audiojax.train import classification
 
-  if "classifier" not in RUNNERS:
-    RUNNERS.register("classifier", classification.run)
+  RUNNERS.register("classifier", classification.run)
+  RUNNERS.register("music_generator", generator.run)
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:

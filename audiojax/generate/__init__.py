@@ -1,0 +1,3 @@
+"""Spectrogram-image music generator: U-Net, objectives, samplers, mel images,
+metrics.
+"""
