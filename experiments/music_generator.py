@@ -29,20 +29,36 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.dataset.data_dir = ml_collections.config_dict.placeholder(str)
   c.eval_split = "test"
 
-  c.mel = ml_collections.ConfigDict(dict(
-      sample_rate=16000, n_fft=1024, hop_length=512, n_mels=64, frames=64,
-      fmax=8000.0, db_min=-80.0, db_max=30.0))
+  c.mel = ml_collections.ConfigDict(
+    dict(
+      sample_rate=16000,
+      n_fft=1024,
+      hop_length=512,
+      n_mels=64,
+      frames=64,
+      fmax=8000.0,
+      db_min=-80.0,
+      db_max=30.0,
+    )
+  )
   c.caption_length = 16
 
   c.objective = "flow"
   c.generator = ml_collections.ConfigDict({"name": "unet", "kwargs": {}})
   c.cond_dropout = 0.1
+  c.t_schedule = "uniform"
   c.ema_decay = 0.999
   c.batch_size = 32
   c.total_steps = 4000
-  c.optimizer = ml_collections.ConfigDict(dict(
-      learning_rate=1e-3, warmup_steps=200, weight_decay=0.0, grad_clip=1.0,
-      final_lr_fraction=0.05))
+  c.optimizer = ml_collections.ConfigDict(
+    dict(
+      learning_rate=1e-3,
+      warmup_steps=200,
+      weight_decay=0.0,
+      grad_clip=1.0,
+      final_lr_fraction=0.05,
+    )
+  )
   c.log_every = 50
   c.eval_every = 0
   c.checkpoint_every = 250
@@ -52,8 +68,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.num_devices = ml_collections.config_dict.placeholder(int)
   c.progress = True
 
-  c.sampling = ml_collections.ConfigDict(dict(steps=20, guidance=2.0, eta=0.0,
-                                              batch_size=16))
+  c.sampling = ml_collections.ConfigDict(
+    dict(steps=20, guidance=2.0, eta=0.0, batch_size=16)
+  )
   c.eval_clips = 200
   c.wavs_per_condition = 2
 

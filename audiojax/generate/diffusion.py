@@ -111,8 +111,27 @@ def corrupt(
   return a * x0 + s * noise
 
 
+def sample_t(key: jax.Array, n: int, schedule: str = "uniform") -> jax.Array:
+  """Training times ``[n]``: ``uniform`` on [0, 1], or ``logit_normal``.
+
+  ``logit_normal`` (the sigmoid of a standard normal; Esser et al., 2024, "Scaling
+  rectified flow transformers") spends the steps on mid-range noise levels, where the
+  prediction is hardest.
+  """
+  if schedule == "uniform":
+    return jax.random.uniform(key, (n,))
+  if schedule == "logit_normal":
+    return jax.nn.sigmoid(jax.random.normal(key, (n,)))
+  raise ValueError(f"unknown time schedule {schedule!r}; valid: logit_normal, uniform")
+
+
 def loss(
-  objective: Objective, model_fn: ModelFn, x0: jax.Array, key: jax.Array
+  objective: Objective,
+  model_fn: ModelFn,
+  x0: jax.Array,
+  key: jax.Array,
+  *,
+  t_schedule: str = "uniform",
 ) -> jax.Array:
   """Per-example mean squared error of ``model_fn`` against the objective's target.
 
@@ -120,13 +139,14 @@ def loss(
     objective: ``Flow()`` or ``DDPM()``.
     model_fn: ``(x_t, t) -> prediction`` with conditioning already bound.
     x0: clean data ``[B, ...]``.
-    key: draws ``t ~ U[0, 1]`` and the noise.
+    key: draws ``t`` and the noise.
+    t_schedule: how ``t`` is drawn (:func:`sample_t`).
 
   Returns:
     ``[B]`` losses (average them, or weight them, as the caller needs).
   """
   t_key, noise_key = jax.random.split(key)
-  t = jax.random.uniform(t_key, x0.shape[:1])
+  t = sample_t(t_key, x0.shape[0], t_schedule)
   noise = jax.random.normal(noise_key, x0.shape, x0.dtype)
   pred = model_fn(corrupt(objective, x0, noise, t), t)
   err = (pred - objective.target(x0, noise, t)) ** 2

@@ -46,7 +46,12 @@ def build_generator(
   )
 
 
-def make_loss_fn(objective: diffusion.Objective, apply_fn, cond_dropout: float):
+def make_loss_fn(
+  objective: diffusion.Objective,
+  apply_fn,
+  cond_dropout: float,
+  t_schedule: str = "uniform",
+):
   """Mean objective loss with the condition dropped per example (for guidance)."""
 
   def loss_fn(params, batch, key):
@@ -55,7 +60,10 @@ def make_loss_fn(objective: diffusion.Objective, apply_fn, cond_dropout: float):
       {k: batch[k] for k in ("family", "collection", "tokens")}, drop_key, cond_dropout
     )
     model_fn = lambda x, t: apply_fn(params, x, t, cond)
-    return diffusion.loss(objective, model_fn, batch["image"], loss_key).mean(), {}
+    losses = diffusion.loss(
+      objective, model_fn, batch["image"], loss_key, t_schedule=t_schedule
+    )
+    return losses.mean(), {}
 
   return loss_fn
 

@@ -1,0 +1,143 @@
+"""Simulated raters with a hidden taste, for tests, benchmarks and headless runs.
+
+Each honest rater likes clips whose *brightness* (mean spectral centroid,
+``librosa.feature.spectral_centroid``) is near a preferred value, on a log-frequency
+scale: ``u = exp(-(log2(c / target) / width)^2)`` in [0, 1]; a star rating is
+``round(1 + 4 u + bias + noise)`` clipped to 1..5, and a pairwise choice picks the clip
+of higher ``u + noise`` (Thurstone's model). Panels also hold the raters that a real
+shared link attracts: ``random`` (uniform stars), ``constant`` (always the same star)
+and ``adversarial`` (6 minus the honest rating). Everything is seeded, so a panel rates
+the same clips the same way in every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import librosa
+import numpy as np
+import scipy.special
+
+KINDS = ("honest", "random", "constant", "adversarial")
+
+
+def brightness(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+  """Mean spectral centroid in Hz of each clip of ``[N, samples]`` audio."""
+  audio = np.atleast_2d(np.asarray(audio, np.float32))
+  centroid = librosa.feature.spectral_centroid(y=audio, sr=sample_rate)  # [N, 1, T]
+  return centroid[:, 0].mean(-1)
+
+
+def utility(
+  centroid_hz: np.ndarray, target_hz: float, width_octaves: float
+) -> np.ndarray:
+  """How much a clip of this brightness pleases a rater preferring ``target_hz``."""
+  d = np.log2(np.maximum(centroid_hz, 1.0) / target_hz) / width_octaves
+  return np.exp(-(d**2))
+
+
+@dataclasses.dataclass(frozen=True)
+class Rater:
+  """One simulated rater (see the module docstring)."""
+
+  rater_id: str
+  kind: str = "honest"
+  target_hz: float = 2000.0
+  width_octaves: float = 1.0
+  bias: float = 0.0
+  noise: float = 0.5
+  constant: int = 3
+  seed: int = 0
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ValueError(f"unknown rater kind {self.kind!r}; valid: {', '.join(KINDS)}")
+
+  def _draws(self, clip_ids: list[str], n: int = 1) -> np.ndarray:
+    """``[len(clip_ids), n]`` standard normals that depend on (rater, clip) only."""
+    return (
+      np.stack(
+        [
+          np.random.default_rng([self.seed, _stable_hash(c)]).normal(size=n)
+          for c in clip_ids
+        ]
+      )
+      if clip_ids
+      else np.zeros((0, n))
+    )
+
+  def rate(self, clip_ids: list[str], centroid_hz: np.ndarray) -> np.ndarray:
+    """Stars 1..5 for clips with these brightnesses."""
+    draws = self._draws(clip_ids, 2)
+    honest = 1 + 4 * utility(centroid_hz, self.target_hz, self.width_octaves)
+    honest = np.clip(np.rint(honest + self.bias + self.noise * draws[:, 0]), 1, 5)
+    if self.kind == "honest":
+      return honest.astype(int)
+    if self.kind == "adversarial":
+      return (6 - honest).astype(int)
+    if self.kind == "constant":
+      return np.full(len(clip_ids), self.constant, int)
+    # Uniform stars from the second draw: Phi(z) is uniform on (0, 1).
+    return 1 + np.minimum((5 * _normal_cdf(draws[:, 1])).astype(int), 4)
+
+  def prefer(
+    self, clip_a: str, clip_b: str, centroid_a: float, centroid_b: float
+  ) -> str:
+    """The clip this rater picks of a pair."""
+    draws = self._draws([f"{clip_a}|{clip_b}"], 4)[0]
+    u = utility(np.array([centroid_a, centroid_b]), self.target_hz, self.width_octaves)
+    u = u + 0.25 * self.noise * draws[:2]
+    if self.kind == "adversarial":
+      u = -u
+    elif self.kind in ("random", "constant"):
+      u = draws[2:]
+    return clip_a if u[0] >= u[1] else clip_b
+
+
+def _stable_hash(text: str) -> int:
+  # Python's hash() is salted per process; a panel must rate identically everywhere.
+  return int.from_bytes(
+    hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little"
+  )
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+  return 0.5 * (1.0 + scipy.special.erf(z / np.sqrt(2.0)))
+
+
+def make_panel(
+  seed: int,
+  *,
+  honest: int,
+  random: int = 0,
+  constant: int = 0,
+  adversarial: int = 0,
+  target_hz: float = 2000.0,
+  width_octaves: float = 1.0,
+  bias_std: float = 0.4,
+  noise: float = 0.5,
+) -> list[Rater]:
+  """A panel sharing one taste, with per-rater bias, and some unhelpful raters."""
+  rng = np.random.default_rng(seed)
+  panel = []
+  for kind, n in (
+    ("honest", honest),
+    ("random", random),
+    ("constant", constant),
+    ("adversarial", adversarial),
+  ):
+    for i in range(n):
+      panel.append(
+        Rater(
+          rater_id=f"sim-{kind}-{i}",
+          kind=kind,
+          target_hz=target_hz,
+          width_octaves=width_octaves,
+          bias=float(bias_std * rng.normal()),
+          noise=noise,
+          constant=int(rng.integers(1, 6)),
+          seed=int(rng.integers(2**31)),
+        )
+      )
+  return panel
