@@ -1,0 +1,495 @@
+"""The ratings store of the human-in-the-loop GA: clips, raters, stars, pairwise votes.
+
+Raters listen to clips of the current generation (rendered by each individual of the
+GA) and give 1-5 stars or pick the better of two clips, as in Singh et al., 2025,
+"Improving AI-generated music with user-guided training". Votes arrive from many Gradio
+worker threads at once and the process may be killed at any moment, so the store is
+SQLite (stdlib ``sqlite3``) in WAL mode with ``synchronous=FULL``: a vote is
+acknowledged only after its transaction is durable, readers never block the writer, and
+a second process can read (or write) the same file.
+
+Every vote runs in one ``BEGIN IMMEDIATE`` transaction that validates, checks the
+sliding-window rate limit and inserts, so a rejected vote changes nothing and two
+concurrent votes cannot both slip under the limit. Bad input raises a subclass of
+:class:`RatingError` (a ``ValueError``) naming the offending value.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import hashlib
+import math
+import numbers
+import os
+import sqlite3
+import threading
+import time
+import unicodedata
+from typing import IO
+
+SCHEMA_VERSION = 1
+MAX_ID_LENGTH = 64
+WINDOW_SECONDS = 60.0
+CSV_COLUMNS = (
+  "kind rater_id generation clip_id individual rating clip_b individual_b winner"
+  " created"
+).split()
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS raters (
+  rater_id TEXT PRIMARY KEY, created REAL NOT NULL,
+  weight REAL NOT NULL DEFAULT 1, flagged TEXT NULL);
+CREATE TABLE IF NOT EXISTS clips (
+  clip_id TEXT PRIMARY KEY, generation INTEGER NOT NULL, individual INTEGER NOT NULL,
+  seed INTEGER NOT NULL, file TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS clips_by_generation ON clips (generation, individual);
+CREATE TABLE IF NOT EXISTS ratings (
+  id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL REFERENCES raters,
+  clip_id TEXT NOT NULL REFERENCES clips,
+  rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5), created REAL NOT NULL,
+  UNIQUE (rater_id, clip_id));
+CREATE INDEX IF NOT EXISTS ratings_by_clip ON ratings (clip_id);
+CREATE INDEX IF NOT EXISTS ratings_by_time ON ratings (rater_id, created);
+CREATE TABLE IF NOT EXISTS comparisons (
+  id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL REFERENCES raters,
+  clip_a TEXT NOT NULL REFERENCES clips, clip_b TEXT NOT NULL REFERENCES clips,
+  winner TEXT NOT NULL, created REAL NOT NULL,
+  CHECK (clip_a < clip_b AND winner IN (clip_a, clip_b)),
+  UNIQUE (rater_id, clip_a, clip_b));
+CREATE INDEX IF NOT EXISTS comparisons_by_time ON comparisons (rater_id, created);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class RatingError(ValueError):
+  """Base class of every rejected input to the store; nothing was written."""
+
+
+class InvalidRater(RatingError):
+  """An empty, over-long or control-character rater id, or a flagged rater."""
+
+
+class UnknownClip(RatingError):
+  """A clip id that was never added with :meth:`RatingStore.add_clip`."""
+
+
+class InvalidClip(RatingError):
+  """A malformed clip, or a clip id re-added with different metadata."""
+
+
+class InvalidRating(RatingError):
+  """A star rating that is not an integer in 1..5, or an impossible comparison."""
+
+
+class DuplicateVote(RatingError):
+  """A second vote by the same rater on the same clip or pair of clips."""
+
+
+class RateLimited(RatingError):
+  """More than ``max_per_minute`` votes by one rater in a sliding 60 s window."""
+
+
+# Rows as returned by the store. A Rating and a Comparison carry their clips'
+# generation and individual; a Comparison has clip_a < clip_b and winner in (a, b).
+Clip = collections.namedtuple("Clip", "clip_id generation individual seed file created")
+Rating = collections.namedtuple(
+  "Rating", "id rater_id clip_id rating created generation individual"
+)
+Comparison = collections.namedtuple(
+  "Comparison",
+  "id rater_id clip_a clip_b winner created generation individual_a individual_b",
+)
+RaterInfo = collections.namedtuple("RaterInfo", "rater_id created weight flagged")
+
+
+def check_id(value: object, what: str, error: type[RatingError]) -> str:
+  """Returns ``value`` stripped of surrounding spaces, or raises ``error``."""
+  if not isinstance(value, str):
+    raise error(f"{what} must be a string, got {value!r}")
+  text = value.strip()
+  if not text or len(text) > MAX_ID_LENGTH:
+    raise error(f"{what} {value!r} must have 1..{MAX_ID_LENGTH} characters")
+  # Cc/Cf/Cs: controls, invisible format characters and lone surrogates would make
+  # two ids look identical on screen or break the CSV export.
+  if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in text):
+    raise error(f"{what} {value!r} contains control characters")
+  return text
+
+
+def check_stars(value: object) -> int:
+  """Returns ``value`` as an int in 1..5, or raises :class:`InvalidRating`."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    raise InvalidRating(f"rating must be an integer 1..5, got {value!r}")
+  if not isinstance(value, numbers.Integral):
+    # An integral float (a Gradio number box sends 4.0) is accepted; 3.5 and NaN not.
+    if not math.isfinite(value) or value != int(value):
+      raise InvalidRating(f"rating must be an integer 1..5, got {value!r}")
+  if not 1 <= int(value) <= 5:
+    raise InvalidRating(f"rating must be in 1..5, got {value!r}")
+  return int(value)
+
+
+def _check_int(value: object, what: str, minimum: int | None = 0) -> int:
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    raise InvalidClip(f"{what} must be an integer, got {value!r}")
+  if minimum is not None and value < minimum:
+    raise InvalidClip(f"{what} must be >= {minimum}, got {value!r}")
+  return int(value)
+
+
+def _tie_break(rater_id: str, clip_id: str) -> bytes:
+  # A per-rater, process-independent order, so that raters arriving together do not
+  # all hear the same clip first (and in the same order).
+  return hashlib.blake2b(f"{rater_id}\0{clip_id}".encode(), digest_size=8).digest()
+
+
+class RatingStore:
+  """A SQLite file of clips, raters, star ratings and pairwise comparisons.
+
+  Safe for many threads (one connection, serialised by a lock) and for several
+  processes (WAL, ``busy_timeout``). Usable as a context manager.
+
+  Args:
+    path: database file; created with its schema if missing.
+    max_per_minute: votes (ratings plus comparisons) one rater may cast in any
+      sliding 60 s window.
+    busy_timeout: seconds to wait for another process's write lock.
+  """
+
+  def __init__(
+    self, path: str | os.PathLike, *, max_per_minute: int = 30, busy_timeout=30.0
+  ):
+    if isinstance(max_per_minute, bool) or not isinstance(max_per_minute, int):
+      raise ValueError(f"max_per_minute must be an int, got {max_per_minute!r}")
+    if max_per_minute < 1:
+      raise ValueError(f"max_per_minute must be >= 1, got {max_per_minute}")
+    self.path = os.fspath(path)
+    self.max_per_minute = max_per_minute
+    # One connection behind a lock: a vote is a few ms of SQLite work, so the threads
+    # gain nothing from connections of their own, and Gradio's worker threads come and
+    # go (a per-thread connection would leak with each of them).
+    self._lock = threading.RLock()
+    self._closed = False
+    self._conn = sqlite3.connect(
+      self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    try:
+      self._init_schema()
+    except BaseException:
+      self.close()
+      raise
+
+  def _init_schema(self) -> None:
+    db = self._db()
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+      raise RatingError(f"cannot put {self.path!r} in WAL mode")
+    with self._write() as db:
+      version = db.execute("PRAGMA user_version").fetchone()[0]
+      if version > SCHEMA_VERSION:
+        raise RatingError(
+          f"{self.path!r} has schema version {version}, newer than {SCHEMA_VERSION}"
+        )
+      for statement in _SCHEMA.split(";"):
+        if statement.strip():
+          db.execute(statement)
+      db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+  def _db(self) -> sqlite3.Connection:
+    if self._closed:
+      raise RatingError(f"the rating store {self.path!r} is closed")
+    return self._conn
+
+  @contextlib.contextmanager
+  def _write(self):
+    with self._lock:
+      db = self._db()
+      db.execute("BEGIN IMMEDIATE")
+      try:
+        yield db
+      except BaseException:
+        db.execute("ROLLBACK")
+        raise
+      db.execute("COMMIT")
+
+  def _query(self, sql: str, args: tuple | dict = ()) -> list[tuple]:
+    with self._lock:
+      return self._db().execute(sql, args).fetchall()
+
+  def close(self) -> None:
+    """Closes the connection; further use raises :class:`RatingError`."""
+    with self._lock:
+      if not self._closed:
+        self._closed = True
+        self._conn.close()
+
+  def __enter__(self) -> RatingStore:
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+  # Clips, raters and session state.
+
+  def add_clip(
+    self, clip_id: str, generation: int, individual: int, seed: int, file: str
+  ) -> Clip:
+    """Registers a rendered clip; re-adding the identical clip is a no-op.
+
+    Returns:
+      The stored clip. Raises :class:`InvalidClip` if ``clip_id`` exists with other
+      metadata or an argument is malformed.
+    """
+    clip_id = check_id(clip_id, "clip id", InvalidClip)
+    generation = _check_int(generation, "generation")
+    individual = _check_int(individual, "individual")
+    seed = _check_int(seed, "seed", minimum=None)
+    if not isinstance(file, str | os.PathLike):
+      raise InvalidClip(f"file of clip {clip_id!r} must be a path, got {file!r}")
+    file = os.fspath(file)
+    with self._write() as db:
+      row = db.execute("SELECT * FROM clips WHERE clip_id=?", (clip_id,)).fetchone()
+      if row is not None:
+        if tuple(row[1:5]) != (generation, individual, seed, file):
+          raise InvalidClip(f"clip {clip_id!r} already exists as {tuple(row)}")
+        return Clip(*row)
+      clip = Clip(clip_id, generation, individual, seed, file, time.time())
+      db.execute("INSERT INTO clips VALUES (?, ?, ?, ?, ?, ?)", clip)
+    return clip
+
+  def clips(self, generation: int) -> list[Clip]:
+    """The clips of one generation, by individual, seed and id."""
+    rows = self._query(
+      "SELECT * FROM clips WHERE generation=? ORDER BY individual, seed, clip_id",
+      (generation,),
+    )
+    return [Clip(*r) for r in rows]
+
+  def register_rater(self, rater_id: str, *, now: float | None = None) -> str:
+    """Adds a rater (idempotent) and returns the normalised id."""
+    rater_id = check_id(rater_id, "rater id", InvalidRater)
+    with self._write() as db:
+      self._ensure_rater(db, rater_id, self._now(now))
+    return rater_id
+
+  def flag_rater(self, rater_id: str, reason: str | None) -> None:
+    """Blocks a rater's future votes (``reason=None`` unblocks); keeps past votes."""
+    rater_id = check_id(rater_id, "rater id", InvalidRater)
+    if reason is not None and not isinstance(reason, str):
+      raise InvalidRater(f"flag reason for {rater_id!r} must be text, got {reason!r}")
+    with self._write() as db:
+      self._ensure_rater(db, rater_id, time.time())
+      db.execute("UPDATE raters SET flagged=? WHERE rater_id=?", (reason, rater_id))
+
+  def raters(self) -> list[RaterInfo]:
+    """Every rater, by id."""
+    return [RaterInfo(*r) for r in self._query("SELECT * FROM raters ORDER BY 1")]
+
+  def set_meta(self, key: str, value: str) -> None:
+    """Stores a session value (e.g. the current generation) as text."""
+    with self._write() as db:
+      db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+
+  def get_meta(self, key: str, default: str | None = None) -> str | None:
+    """A value stored by :meth:`set_meta`, or ``default``."""
+    rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+    return rows[0][0] if rows else default
+
+  # Votes.
+
+  def rate(
+    self, rater_id: str, clip_id: str, rating: int, *, now: float | None = None
+  ) -> Rating:
+    """Records ``rating`` stars (1..5) by ``rater_id`` for ``clip_id``.
+
+    Returns:
+      The stored rating, once it is durable. Raises a :class:`RatingError` subclass
+      (and stores nothing) for a bad rater, clip or rating, a repeated vote, or a rater
+      over the rate limit.
+    """
+    rater_id = check_id(rater_id, "rater id", InvalidRater)
+    rating = check_stars(rating)
+    now = self._now(now)
+    with self._write() as db:
+      clip = self._clip(db, clip_id)
+      self._admit(db, rater_id, now)
+      if db.execute(
+        "SELECT 1 FROM ratings WHERE rater_id=? AND clip_id=?", (rater_id, clip.clip_id)
+      ).fetchone():
+        raise DuplicateVote(f"rater {rater_id!r} already rated clip {clip.clip_id!r}")
+      cur = db.execute(
+        "INSERT INTO ratings (rater_id, clip_id, rating, created) VALUES (?, ?, ?, ?)",
+        (rater_id, clip.clip_id, rating, now),
+      )
+    return Rating(cur.lastrowid, rater_id, clip.clip_id, rating, now, *clip[1:3])
+
+  def compare(
+    self,
+    rater_id: str,
+    clip_a: str,
+    clip_b: str,
+    winner: str,
+    *,
+    now: float | None = None,
+  ) -> Comparison:
+    """Records that ``rater_id`` preferred ``winner`` of two clips of one generation.
+
+    Returns:
+      The stored comparison, with the pair in sorted order. Raises like :meth:`rate`,
+      and :class:`InvalidRating` for a clip compared with itself, a winner that is not
+      one of the two, or clips of different generations.
+    """
+    rater_id = check_id(rater_id, "rater id", InvalidRater)
+    now = self._now(now)
+    with self._write() as db:
+      a, b = self._clip(db, clip_a), self._clip(db, clip_b)
+      if a.clip_id == b.clip_id:
+        raise InvalidRating(f"clip {a.clip_id!r} cannot be compared with itself")
+      if winner not in (a.clip_id, b.clip_id):
+        raise InvalidRating(
+          f"winner {winner!r} is neither {a.clip_id!r} nor {b.clip_id!r}"
+        )
+      if a.generation != b.generation:
+        raise InvalidRating(
+          f"clips {a.clip_id!r} (generation {a.generation}) and {b.clip_id!r} "
+          f"(generation {b.generation}) are from different generations"
+        )
+      a, b = sorted((a, b))
+      self._admit(db, rater_id, now)
+      if db.execute(
+        "SELECT 1 FROM comparisons WHERE rater_id=? AND clip_a=? AND clip_b=?",
+        (rater_id, a.clip_id, b.clip_id),
+      ).fetchone():
+        raise DuplicateVote(
+          f"rater {rater_id!r} already compared {a.clip_id!r} with {b.clip_id!r}"
+        )
+      cur = db.execute(
+        "INSERT INTO comparisons (rater_id, clip_a, clip_b, winner, created)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (rater_id, a.clip_id, b.clip_id, winner, now),
+      )
+    row = (cur.lastrowid, rater_id, a.clip_id, b.clip_id, winner, now, a.generation)
+    return Comparison(*row, a.individual, b.individual)
+
+  def _now(self, now: float | None) -> float:
+    if now is None:
+      return time.time()
+    if isinstance(now, bool) or not isinstance(now, numbers.Real):
+      raise RatingError(f"now must be a number of seconds, got {now!r}")
+    if not math.isfinite(now):
+      raise RatingError(f"now must be a number of seconds, got {now!r}")
+    return float(now)
+
+  def _clip(self, db: sqlite3.Connection, clip_id: object) -> Clip:
+    row = None
+    if isinstance(clip_id, str):
+      row = db.execute("SELECT * FROM clips WHERE clip_id=?", (clip_id,)).fetchone()
+    if row is None:
+      raise UnknownClip(f"unknown clip id {clip_id!r}")
+    return Clip(*row)
+
+  def _ensure_rater(self, db: sqlite3.Connection, rater_id: str, now: float) -> tuple:
+    db.execute(
+      "INSERT OR IGNORE INTO raters (rater_id, created) VALUES (?, ?)", (rater_id, now)
+    )
+    return db.execute("SELECT * FROM raters WHERE rater_id=?", (rater_id,)).fetchone()
+
+  def _admit(self, db: sqlite3.Connection, rater_id: str, now: float) -> None:
+    """Registers the rater and raises if flagged or over the sliding-window limit."""
+    flagged = self._ensure_rater(db, rater_id, now)[3]
+    if flagged is not None:
+      raise InvalidRater(f"rater {rater_id!r} is blocked: {flagged}")
+    window = "WHERE rater_id=:r AND created>:t0 AND created<=:t1"
+    recent = db.execute(
+      f"SELECT created FROM ratings {window} UNION ALL"
+      f" SELECT created FROM comparisons {window}",
+      dict(r=rater_id, t0=now - WINDOW_SECONDS, t1=now),
+    ).fetchall()
+    if len(recent) >= self.max_per_minute:
+      wait = min(recent)[0] + WINDOW_SECONDS - now
+      raise RateLimited(
+        f"rater {rater_id!r} cast {len(recent)} votes in the last "
+        f"{WINDOW_SECONDS:.0f} s (limit {self.max_per_minute}); retry in {wait:.0f} s"
+      )
+
+  # Queries.
+
+  def ratings(self, generation: int | None = None) -> list[Rating]:
+    """Star ratings in insertion order, of one generation or all."""
+    sql = (
+      "SELECT r.id, r.rater_id, r.clip_id, r.rating, r.created, c.generation,"
+      " c.individual FROM ratings r JOIN clips c USING (clip_id)"
+    )
+    args: tuple = ()
+    if generation is not None:
+      sql, args = sql + " WHERE c.generation=?", (generation,)
+    return [Rating(*r) for r in self._query(sql + " ORDER BY r.id", args)]
+
+  def comparisons(self, generation: int | None = None) -> list[Comparison]:
+    """Pairwise votes in insertion order, of one generation or all."""
+    sql = (
+      "SELECT p.id, p.rater_id, p.clip_a, p.clip_b, p.winner, p.created,"
+      " a.generation, a.individual, b.individual FROM comparisons p"
+      " JOIN clips a ON a.clip_id=p.clip_a JOIN clips b ON b.clip_id=p.clip_b"
+    )
+    args: tuple = ()
+    if generation is not None:
+      sql, args = sql + " WHERE a.generation=?", (generation,)
+    return [Comparison(*r) for r in self._query(sql + " ORDER BY p.id", args)]
+
+  def counts_per_clip(self, generation: int) -> dict[str, int]:
+    """Number of star ratings of every clip of ``generation`` (zeros included)."""
+    return dict(
+      self._query(
+        "SELECT c.clip_id, COUNT(r.id) FROM clips c LEFT JOIN ratings r"
+        " USING (clip_id) WHERE c.generation=? GROUP BY c.clip_id ORDER BY 1",
+        (generation,),
+      )
+    )
+
+  def next_clip_for(self, rater_id: str, generation: int) -> Clip | None:
+    """A clip of ``generation`` that ``rater_id`` has not rated, or None.
+
+    Picks among the clips with the fewest ratings so far; ties are broken by a hash of
+    (rater, clip), deterministic but different for each rater.
+    """
+    rater_id = check_id(rater_id, "rater id", InvalidRater)
+    rows = self._query(
+      "SELECT c.*, (SELECT COUNT(*) FROM ratings r WHERE r.clip_id=c.clip_id)"
+      " FROM clips c WHERE c.generation=? AND c.clip_id NOT IN"
+      " (SELECT clip_id FROM ratings WHERE rater_id=?)",
+      (generation, rater_id),
+    )
+    if not rows:
+      return None
+    best = min(rows, key=lambda r: (r[-1], _tie_break(rater_id, r[0])))
+    return Clip(*best[:-1])
+
+  def export_csv(self, path_or_file: str | os.PathLike | IO[str]) -> int:
+    """Writes every rating and comparison, from one snapshot, as CSV.
+
+    Columns are :data:`CSV_COLUMNS`; ``kind`` is "rating" or "comparison", and
+    ``individual`` is that of ``clip_id`` (``clip_a`` of a comparison).
+
+    Returns:
+      The number of data rows written.
+    """
+    # One statement reads one snapshot, so the two kinds of votes are consistent.
+    rows = self._query(
+      "SELECT 'rating', r.rater_id, c.generation, r.clip_id, c.individual, r.rating,"
+      " '', '', '', r.created FROM ratings r JOIN clips c USING (clip_id) UNION ALL"
+      " SELECT 'comparison', p.rater_id, a.generation, p.clip_a, a.individual, '',"
+      " p.clip_b, b.individual, p.winner, p.created FROM comparisons p"
+      " JOIN clips a ON a.clip_id=p.clip_a JOIN clips b ON b.clip_id=p.clip_b"
+    )
+    with contextlib.ExitStack() as stack:
+      f = path_or_file
+      if isinstance(path_or_file, str | os.PathLike):
+        f = stack.enter_context(open(path_or_file, "w", newline="", encoding="utf-8"))
+      writer = csv.writer(f)
+      writer.writerow(CSV_COLUMNS)
+      writer.writerows(rows)
+    return len(rows)
