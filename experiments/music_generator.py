@@ -46,13 +46,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.objective = "flow"
   c.generator = ml_collections.ConfigDict({"name": "unet", "kwargs": {}})
   c.cond_dropout = 0.1
-  c.t_schedule = "uniform"
+  c.t_schedule = "logit_normal"
   c.ema_decay = 0.999
   c.batch_size = 32
-  c.total_steps = 4000
+  c.total_steps = 3500
   c.optimizer = ml_collections.ConfigDict(
     dict(
-      learning_rate=1e-3,
+      learning_rate=1.5e-3,
       warmup_steps=200,
       weight_decay=0.0,
       grad_clip=1.0,
@@ -69,7 +69,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.progress = True
 
   c.sampling = ml_collections.ConfigDict(
-    dict(steps=20, guidance=2.0, eta=0.0, batch_size=16)
+    dict(steps=20, guidance=3.0, eta=0.0, batch_size=16)
   )
   c.eval_clips = 200
   c.wavs_per_condition = 2
@@ -82,7 +82,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if "runlocal" in variants:
     c.dataset.config = "small"
     c.generator.kwargs = {"channels": (32, 64, 96)}
-    c.total_steps = 700
+    c.total_steps = 900
+    c.optimizer.learning_rate = 2e-3
     c.optimizer.warmup_steps = 50
     c.ema_decay = 0.99
     c.checkpoint_every = 100

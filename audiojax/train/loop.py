@@ -196,7 +196,7 @@ def train(
         final = _evaluate(task.evaluators, state.params, writer, step)
       if last or (config.checkpoint_every and step % config.checkpoint_every == 0):
         checkpointer.save(step, state.checkpoint_tree(), {"data": data.get_state()})
-    if start == config.total_steps:
+    if start >= config.total_steps:
       # A finished run asked again: its final metrics are on file already.
       final = _evaluate(task.evaluators, state.params, None, start)
   finally:
