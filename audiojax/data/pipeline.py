@@ -41,7 +41,8 @@ def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
   return rng.permutation(num_examples)
 
 
-def _fetch(source: Any, indices: Sequence[int]) -> list[Mapping[str, Any]]:
+def fetch(source: Any, indices: Sequence[int]) -> list[Mapping[str, Any]]:
+  """Examples ``indices`` of a random-access source (batched when it can)."""
   getitems = getattr(source, "__getitems__", None)
   if getitems is not None:
     return list(getitems(list(indices)))
@@ -84,7 +85,7 @@ def load_in_memory(split: AudioSplit, chunk: int = 256) -> AudioSplit:
   audio, label = [], []
   for start in range(0, len(split), chunk):
     batch = collate_audio(
-      _fetch(split.source, range(start, min(start + chunk, len(split)))), split
+      fetch(split.source, range(start, min(start + chunk, len(split)))), split
     )
     audio.append(batch["audio"])
     label.append(batch["label"])
@@ -149,7 +150,7 @@ class TrainIterator:
 
   def batch_at(self, position: int) -> dict[str, np.ndarray]:
     """The batch served at ``position``, without moving the iterator."""
-    return self._collate(_fetch(self._source, self._indices(position)))
+    return self._collate(fetch(self._source, self._indices(position)))
 
   def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
     return self
@@ -188,7 +189,7 @@ def eval_batches(
   source = data.source if isinstance(data, AudioSplit) else data
   for start in range(0, n, batch_size):
     idx = np.arange(start, min(start + batch_size, n))
-    batch = collate_fn(_fetch(source, idx))
+    batch = collate_fn(fetch(source, idx))
     real = len(idx)
     mask = np.zeros(batch_size, bool)
     mask[:real] = True

@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from audiojax import data as data_lib
-from audiojax.data import ArraySource
+from audiojax.data import ArraySource, pipeline
 from audiojax.generate import melimage
 from audiojax.generate.captions import Vocabulary
 
@@ -38,13 +38,10 @@ def _read(
   split: data_lib.AudioSplit, fields: tuple[str, ...], chunk: int = 256
 ) -> dict[str, list[Any]]:
   out: dict[str, list[Any]] = {f: [] for f in fields}
-  src = split.source
-  for start in range(0, len(src), chunk):
-    idx = list(range(start, min(start + chunk, len(src))))
-    examples = (
-      src.__getitems__(idx) if hasattr(src, "__getitems__") else [src[i] for i in idx]
-    )
-    for ex in examples:
+  for start in range(0, len(split), chunk):
+    for ex in pipeline.fetch(
+      split.source, range(start, min(start + chunk, len(split)))
+    ):
       for f in fields:
         out[f].append(ex[f])
   return out
@@ -79,7 +76,7 @@ def load_split(
   )
   raw = _read(fam, ("audio", "family", "collection", "caption"))
   audio = np.stack([np.asarray(a, np.float32) for a in raw["audio"]])
-  audio = np.asarray(melimage._fit(audio, spec.samples))
+  audio = pipeline.fix_length(audio, spec.samples)
   vocab = vocab or Vocabulary.build(raw["caption"])
   to_image = jax.jit(lambda y: melimage.audio_to_image(y, spec))
   images = np.concatenate(
