@@ -1,8 +1,9 @@
 """Spoken keywords rendered offline by text-to-speech: the tfds builder of that name.
 
 The ten command words of Speech Commands (Warden 2018, arXiv:1804.03209) spoken by
-Debian's TTS engines: CMU Flite (Black & Lenzo 2001) voices, espeak-ng formant voices
-(accent x variant) and, when its ``text2wave`` binary is installed, Festival voices.
+Debian's TTS engines, called through :mod:`audiojax.data.tts`: CMU Flite (Black & Lenzo
+2001) voices, espeak-ng formant voices (accent x variant) and, when its ``text2wave``
+binary is installed, Festival voices.
 Each utterance gets seeded tempo/pitch settings of its engine plus a speed perturbation
 (resampling, Ko et al. 2015, "Audio augmentation for speech recognition"); the word is
 trimmed of silence, placed at a seeded random offset in a 1 s window at 16 kHz and
@@ -16,9 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-import shutil
-import subprocess
 import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -26,26 +24,23 @@ from concurrent import futures
 
 import librosa
 import numpy as np
-import soundfile as sf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from audiojax.data import DATASETS
+from audiojax.data import DATASETS, tts
 from audiojax.data.source import AudioSplit, DataError
+
+# Names defined here before the engine calls moved to `tts`, re-exported for importers.
+from audiojax.data.tts import APT_HINT as APT_HINT
+from audiojax.data.tts import Voice, trim
 
 WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
 SPLITS = ("train", "validation", "test")
-APT_HINT = "apt-get install flite espeak-ng"
 
 # Headroom below full scale, so gain and additive-noise augmentations rarely clip.
 _PEAK = 0.9
-_TRIM_TOP_DB = 40.0
-# awb_time only speaks clock times (0.14 s for any other word); kal is kal16's diphone
-# set at 8 kHz, so keeping both would put one speaker on two sides of a split.
-_FLITE_VOICES = ("kal16", "awb", "rms", "slt")
-_FESTIVAL_VOICE_DIR = "/usr/share/festival/voices/english"
 # Per-utterance ranges: flite duration_stretch and f0_shift (rms ignores f0_shift),
 # espeak-ng pitch (0-99, default 50) and words per minute (default 175), festival
 # Duration_Stretch, and a speed perturbation shared by all engines.
@@ -54,34 +49,6 @@ _F0_SHIFT = (0.85, 1.2)
 _ESPEAK_PITCH = (35, 65)
 _ESPEAK_WPM = (140, 200)
 _SPEED = (0.95, 1.05)
-
-
-@dataclasses.dataclass(frozen=True)
-class Voice:
-  """One TTS voice: ``engine`` ("flite", "espeak-ng", "festival"), name and variant."""
-
-  engine: str
-  name: str
-  variant: str = ""
-
-  @property
-  def id(self) -> str:
-    return f"{self.engine}:{self.name}" + (f"+{self.variant}" if self.variant else "")
-
-  @property
-  def recorded(self) -> bool:
-    """Whether the voice was built from recordings of a person (not formant rules)."""
-    return self.engine != "espeak-ng"
-
-  @property
-  def speaker(self) -> str:
-    """The person behind a recorded voice, or the voice itself for formant voices."""
-    if not self.recorded:
-      return self.id
-    if self.engine == "flite":
-      return "kal" if self.name == "kal16" else self.name
-    match = re.match(r"cmu_[a-z]+_([a-z0-9]+)_", self.name)
-    return match[1] if match else self.name.split("_")[0]
 
 
 @dataclasses.dataclass(eq=False)
@@ -107,23 +74,7 @@ class KeywordsConfig(tfds.core.BuilderConfig):
 
 def require_engines() -> None:
   """Raises ``DataError`` naming the apt packages if flite or espeak-ng is missing."""
-  missing = [b for b in ("flite", "espeak-ng") if shutil.which(b) is None]
-  if missing:
-    raise DataError(
-      f"audiojax_keywords needs the text-to-speech binaries {missing}, which are "
-      f"not on PATH; install them with `{APT_HINT}` (Debian/Ubuntu)."
-    )
-
-
-def _run(cmd: Sequence[str], stdin: str | None = None) -> str:
-  try:
-    done = subprocess.run(
-      list(cmd), input=stdin, capture_output=True, text=True, check=True
-    )
-  except (OSError, subprocess.CalledProcessError) as e:
-    detail = getattr(e, "stderr", "") or e
-    raise DataError(f"TTS command {' '.join(cmd)!r} failed: {detail}") from e
-  return done.stdout
+  tts.check_engines("audiojax_keywords")
 
 
 def available_voices(config: KeywordsConfig) -> list[Voice]:
@@ -139,24 +90,7 @@ def available_voices(config: KeywordsConfig) -> list[Voice]:
     DataError: if flite or espeak-ng is not installed.
   """
   require_engines()
-  listed = set(_run(["flite", "-lv"]).split(":")[-1].split())
-  voices = [Voice("flite", v) for v in _FLITE_VOICES if v in listed]
-  if len(voices) < len(_FLITE_VOICES):
-    logging.warning("flite lacks voices %s", sorted(set(_FLITE_VOICES) - listed))
-  languages = {
-    row.split()[1]
-    for row in _run(["espeak-ng", "--voices=en"]).splitlines()[1:]
-    if len(row.split()) > 1
-  }
-  for accent in config.espeak_accents:
-    if accent not in languages:
-      raise DataError(f"espeak-ng has no voice {accent!r}; it has {sorted(languages)}")
-    voices += [Voice("espeak-ng", accent, v) for v in config.espeak_variants]
-  if shutil.which("text2wave") and os.path.isdir(_FESTIVAL_VOICE_DIR):
-    voices += [
-      Voice("festival", name) for name in sorted(os.listdir(_FESTIVAL_VOICE_DIR))
-    ]
-  return voices
+  return tts.list_voices(config.espeak_accents, config.espeak_variants)
 
 
 def assign_splits(voices: Sequence[Voice], seed: int) -> dict[str, str]:
@@ -203,46 +137,6 @@ def _lerp(lo_hi: tuple[float, float], x: float) -> float:
   return lo_hi[0] + (lo_hi[1] - lo_hi[0]) * x
 
 
-def _command(voice: Voice, word: str, u: np.ndarray, path: str):
-  """The engine command and its stdin; ``u`` holds uniform draws in [0, 1)."""
-  stretch = _lerp(_STRETCH, u[0])
-  if voice.engine == "flite":
-    args = (
-      f"flite -voice {voice.name} -t {word} --setf duration_stretch={stretch:.3f} "
-      f"--setf f0_shift={_lerp(_F0_SHIFT, u[1]):.3f}"
-    )
-    return [*args.split(), "-o", path], None
-  if voice.engine == "espeak-ng":
-    name = f"{voice.name}+{voice.variant}" if voice.variant else voice.name
-    pitch, wpm = _lerp(_ESPEAK_PITCH, u[1]), _lerp(_ESPEAK_WPM, u[0])
-    args = f"espeak-ng -v {name} -p {pitch:.0f} -s {wpm:.0f} {word}"
-    return [*args.split(), "-w", path], None
-  evals = [f"(voice_{voice.name})", f"(Parameter.set 'Duration_Stretch {stretch:.3f})"]
-  return ["text2wave", "-eval", evals[0], "-eval", evals[1], "-o", path], word
-
-
-def trim(y: np.ndarray, frame: int = 512, hop: int = 128) -> np.ndarray:
-  """Cuts leading and trailing silence, as ``librosa.effects.trim(top_db=40)``.
-
-  The same rule (centred frames whose mean power is within ``_TRIM_TOP_DB`` of the
-  loudest frame) without librosa's several-second numba warm-up.
-
-  Args:
-    y: a mono waveform.
-    frame: frame length in samples.
-    hop: hop between frames in samples.
-
-  Returns:
-    The slice of ``y`` from the first to the end of the last loud frame's hop.
-  """
-  frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, frame // 2), frame)
-  power = np.mean(np.square(frames[::hop], dtype=np.float64), axis=1)
-  loud = np.flatnonzero(power > power.max() * 10 ** (-_TRIM_TOP_DB / 10))
-  if loud.size == 0:
-    return y[:0]
-  return y[loud[0] * hop : min(len(y), (loud[-1] + 1) * hop)]
-
-
 def render(utterance: Utterance, seed: int, workdir: str) -> np.ndarray:
   """Speaks one utterance and returns its 1 s clip.
 
@@ -263,11 +157,16 @@ def render(utterance: Utterance, seed: int, workdir: str) -> np.ndarray:
   )
   u = rng.random(4)
   path = os.path.join(workdir, f"{zlib.crc32(utterance.key.encode())}.wav")
-  cmd, stdin = _command(voice, WORDS[utterance.label], u, path)
-  _run(cmd, stdin)
-  y, sr = sf.read(path, dtype="float32", always_2d=True)
-  os.remove(path)
-  y = trim(y.mean(axis=1))
+  y, sr = tts.speak(
+    voice,
+    WORDS[utterance.label],
+    path,
+    stretch=_lerp(_STRETCH, u[0]),
+    f0_shift=_lerp(_F0_SHIFT, u[1]),
+    pitch=_lerp(_ESPEAK_PITCH, u[1]),
+    wpm=_lerp(_ESPEAK_WPM, u[0]),
+  )
+  y = trim(y)
   if not np.any(y):
     raise DataError(f"{utterance.key} came out silent")
   # Declaring the native rate `speed` times higher makes the clip `speed` times faster.

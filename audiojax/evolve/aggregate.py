@@ -15,127 +15,28 @@ AI-generated music with user-guided training":
   votes are correlated (a cluster bootstrap; Field & Welsh, 2007).
 
 Items an aggregate has no usable vote for get NaN, which evosax treats as a failed
-evaluation. Everything here is plain numpy/scipy and deterministic.
+evaluation. Everything here is plain numpy/scipy and deterministic. The star
+aggregates and rater weights live in this module; the vote arrays in
+:mod:`audiojax.evolve.votes`, Bradley-Terry in :mod:`audiojax.evolve.bradley_terry` and
+the bootstrap in :mod:`audiojax.evolve.bootstrap`, all importable from here too.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 import numpy as np
 import scipy.stats
-from absl import logging
 
-
-class Fitness(NamedTuple):
-  """Per-individual fitness (NaN where ``count`` is 0) and the votes it rests on."""
-
-  value: np.ndarray
-  count: np.ndarray
-
-
-def _indices(values: Any, n: int, what: str) -> np.ndarray:
-  a = np.asarray(values)
-  if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
-    raise ValueError(f"{what} must be a 1-D integer array, got {a.dtype} {a.shape}")
-  a = a.astype(np.int64)
-  bad = a[(a < 0) | (a >= n)]
-  if bad.size:
-    raise ValueError(f"{what} {bad[0]} is outside 0..{n - 1}")
-  return a
-
-
-def _rater_index(rows: Sequence[Any]) -> tuple[tuple[str, ...], np.ndarray]:
-  ids = tuple(sorted({r.rater_id for r in rows}))
-  index = {r: i for i, r in enumerate(ids)}
-  return ids, np.array([index[r.rater_id] for r in rows], np.int64)
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Stars:
-  """Star ratings of one generation as parallel arrays, one entry per vote.
-
-  Attributes:
-    rater: rater index of each vote, in ``0..n_raters-1``.
-    item: individual of each vote, in ``0..n_items-1``.
-    rating: stars of each vote (float).
-    n_raters, n_items: sizes of the two index spaces.
-    rater_ids: optional names of the raters (``rater_ids[rater[k]]``).
-  """
-
-  rater: np.ndarray
-  item: np.ndarray
-  rating: np.ndarray
-  n_raters: int
-  n_items: int
-  rater_ids: tuple[str, ...] = ()
-
-  def __post_init__(self):
-    set_ = object.__setattr__  # Frozen: normalise the arrays once, here.
-    set_(self, "rater", _indices(self.rater, self.n_raters, "rater index"))
-    set_(self, "item", _indices(self.item, self.n_items, "item index"))
-    rating = np.asarray(self.rating, np.float64)
-    if rating.shape != self.rater.shape or self.item.shape != self.rater.shape:
-      raise ValueError(
-        f"rater, item and rating differ in shape: {self.rater.shape}, "
-        f"{self.item.shape}, {rating.shape}"
-      )
-    if not np.all(np.isfinite(rating)):
-      raise ValueError(f"ratings must be finite, got {rating[~np.isfinite(rating)]}")
-    set_(self, "rating", rating)
-
-  @classmethod
-  def from_rows(cls, rows: Sequence[Any], n_items: int | None = None) -> Stars:
-    """From ``RatingStore.ratings(generation)`` (rows with ``rater_id``,
-    ``individual`` and ``rating``); raters are indexed in sorted id order."""
-    ids, rater = _rater_index(rows)
-    item = np.array([r.individual for r in rows], np.int64)
-    if n_items is None:
-      n_items = int(item.max()) + 1 if item.size else 0
-    stars = np.array([r.rating for r in rows], np.float64)
-    return cls(rater, item, stars, len(ids), n_items, ids)
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Pairs:
-  """Pairwise votes of one generation: ``rater[k]`` preferred ``winner[k]`` to
-  ``loser[k]`` (individual indices); fields as in :class:`Stars`."""
-
-  rater: np.ndarray
-  winner: np.ndarray
-  loser: np.ndarray
-  n_raters: int
-  n_items: int
-  rater_ids: tuple[str, ...] = ()
-
-  def __post_init__(self):
-    set_ = object.__setattr__
-    set_(self, "rater", _indices(self.rater, self.n_raters, "rater index"))
-    set_(self, "winner", _indices(self.winner, self.n_items, "winner"))
-    set_(self, "loser", _indices(self.loser, self.n_items, "loser"))
-    if not self.rater.shape == self.winner.shape == self.loser.shape:
-      raise ValueError("rater, winner and loser differ in shape")
-    same = np.flatnonzero(self.winner == self.loser)
-    if same.size:
-      raise ValueError(f"vote {same[0]} has item {self.winner[same[0]]} beat itself")
-
-  @classmethod
-  def from_rows(cls, rows: Sequence[Any], n_items: int | None = None) -> Pairs:
-    """From ``RatingStore.comparisons(generation)``. A pair of clips of the same
-    individual (two seeds) says nothing about individuals and is dropped."""
-    rows = [r for r in rows if r.individual_a != r.individual_b]
-    ids, rater = _rater_index(rows)
-    a_won = np.array([r.winner == r.clip_a for r in rows], bool)
-    a = np.array([r.individual_a for r in rows], np.int64)
-    b = np.array([r.individual_b for r in rows], np.int64)
-    if n_items is None:
-      n_items = int(max(a.max(), b.max())) + 1 if a.size else 0
-    return cls(
-      rater, np.where(a_won, a, b), np.where(a_won, b, a), len(ids), n_items, ids
-    )
+# Names defined here before the module was split, re-exported (`as`) for importers.
+from audiojax.evolve.bootstrap import CI as CI
+from audiojax.evolve.bootstrap import bootstrap_ci as bootstrap_ci
+from audiojax.evolve.bootstrap import resample_raters as resample_raters
+from audiojax.evolve.bradley_terry import bradley_terry as bradley_terry
+from audiojax.evolve.bradley_terry import pairwise_fitness as pairwise_fitness
+from audiojax.evolve.votes import Fitness, Stars
+from audiojax.evolve.votes import Pairs as Pairs
+from audiojax.evolve.votes import Votes as Votes
 
 
 def _vote_weights(stars: Stars, weights: Any) -> np.ndarray:
@@ -288,165 +189,3 @@ def rater_weights(
         new[r] = np.clip((corr - threshold) / (1 - threshold), 0.0, 1.0)
     weights = new
   return weights
-
-
-def bradley_terry(
-  n_items: int,
-  winners: Any,
-  losers: Any,
-  *,
-  weights: Any = None,
-  prior: float = 0.5,
-  max_iter: int = 10_000,
-  tol: float = 1e-10,
-) -> np.ndarray:
-  """Bradley-Terry log-strengths by Hunter's (2004) MM algorithm.
-
-  ``P(i beats j) = p_i / (p_i + p_j)``. The prior adds ``prior`` virtual games spread
-  evenly over the other items, won and lost alike, to every item (a symmetric
-  pseudo-count). It keeps an item that never lost finite, connects the comparison
-  graph (so the maximiser is unique) and leaves the model invariant to scale, so the
-  iteration ``p_i <- W_i / sum_j N_ij / (p_i + p_j)`` (wins ``W`` and games ``N``
-  including the virtual ones) is renormalised each step.
-
-  Args:
-    n_items: number of items.
-    winners: ``[n]`` index of the preferred item of each vote.
-    losers: ``[n]`` index of the other item.
-    weights: optional ``[n]`` weights >= 0 of the votes (e.g. their raters').
-    prior: virtual wins (and losses) per item, > 0.
-    max_iter: iteration cap; not converging logs a warning.
-    tol: stop when log-strengths change by less than this.
-
-  Returns:
-    ``[n_items]`` log-strengths with mean 0.
-  """
-  if not prior > 0:
-    raise ValueError(f"prior must be > 0, got {prior}")
-  if n_items < 2:
-    return np.zeros(max(n_items, 0))
-  win = _indices(winners, n_items, "winner")
-  lose = _indices(losers, n_items, "loser")
-  if win.shape != lose.shape:
-    raise ValueError(f"winners {win.shape} and losers {lose.shape} differ in shape")
-  if np.any(win == lose):
-    raise ValueError(f"item {win[win == lose][0]} cannot beat itself")
-  w = np.ones(win.shape) if weights is None else np.asarray(weights, np.float64)
-  if w.shape != win.shape or not np.all((w >= 0) & np.isfinite(w)):
-    raise ValueError(f"weights must be {win.shape} finite values >= 0")
-  wins = np.bincount(win, w, minlength=n_items) + prior
-  games = np.full((n_items, n_items), 2 * prior / (n_items - 1))
-  np.add.at(games, (win, lose), w)
-  np.add.at(games, (lose, win), w)
-  np.fill_diagonal(games, 0.0)
-  theta = np.zeros(n_items)
-  for _ in range(max_iter):
-    p = np.exp(theta)
-    new = np.log(wins / (games / (p[:, None] + p[None, :])).sum(1))
-    new -= new.mean()
-    delta = np.max(np.abs(new - theta))
-    theta = new
-    if delta < tol:
-      break
-  else:
-    logging.warning("bradley_terry: no convergence in %d steps (%g)", max_iter, delta)
-  return theta
-
-
-def pairwise_fitness(
-  pairs: Pairs, weights: Any = None, *, prior: float = 0.5
-) -> Fitness:
-  """Bradley-Terry log-strength per individual (NaN if never compared).
-
-  Args:
-    pairs: the votes.
-    weights: optional ``[n_raters]`` rater weights.
-    prior: see :func:`bradley_terry`.
-
-  Returns:
-    Fitness; ``count`` is the number of votes involving each individual.
-  """
-  w = None
-  if weights is not None:
-    w = np.asarray(weights, np.float64)
-    if w.shape != (pairs.n_raters,):
-      raise ValueError(f"weights must have shape ({pairs.n_raters},), got {w.shape}")
-    w = w[pairs.rater]
-  theta = bradley_terry(
-    pairs.n_items, pairs.winner, pairs.loser, weights=w, prior=prior
-  )
-  count = np.bincount(
-    np.concatenate([pairs.winner, pairs.loser]), minlength=pairs.n_items
-  )
-  return Fitness(np.where(count > 0, theta, np.nan), count)
-
-
-class CI(NamedTuple):
-  """A statistic on all the data and its bootstrap percentile interval."""
-
-  estimate: np.ndarray
-  low: np.ndarray
-  high: np.ndarray
-
-
-Votes = TypeVar("Votes", Stars, Pairs)
-
-
-def resample_raters(data: Votes, chosen: np.ndarray) -> Votes:
-  """The votes of raters ``chosen`` (with repeats), each copy a distinct new rater."""
-  order = np.argsort(data.rater, kind="stable")
-  starts = np.searchsorted(data.rater[order], np.arange(data.n_raters + 1))
-  rows = [order[starts[r] : starts[r + 1]] for r in chosen]
-  idx = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-  new_rater = np.repeat(np.arange(len(chosen)), [len(x) for x in rows])
-  fields = {
-    f.name: getattr(data, f.name)[idx]
-    for f in dataclasses.fields(data)
-    if isinstance(getattr(data, f.name), np.ndarray)
-  }
-  ids = tuple(data.rater_ids[r] for r in chosen) if data.rater_ids else ()
-  fields.update(rater=new_rater, n_raters=len(chosen), rater_ids=ids)
-  return dataclasses.replace(data, **fields)
-
-
-def bootstrap_ci(
-  fn: Callable[[Votes], Any],
-  data: Votes,
-  *,
-  n_boot: int = 1000,
-  alpha: float = 0.05,
-  seed: int = 0,
-) -> CI:
-  """Percentile bootstrap interval of ``fn(data)``, resampling raters.
-
-  Each replicate draws as many raters as voted, with replacement, and keeps all their
-  votes. To bootstrap a weighted aggregate, compute the weights inside ``fn`` (e.g.
-  ``lambda s: mean_rating(s, rater_weights(s)).value``) so the spam guard is
-  re-estimated on every replicate.
-
-  Args:
-    fn: maps :class:`Stars` or :class:`Pairs` to an array (e.g. per-individual fitness).
-    data: the votes.
-    n_boot: number of replicates.
-    alpha: 1 - coverage of the two-sided interval.
-    seed: the replicates are a deterministic function of it.
-
-  Returns:
-    CI of ``fn``'s shape; NaN replicates (an individual nobody drew) are ignored.
-  """
-  if not 0 < alpha < 1 or n_boot < 1:
-    raise ValueError(f"need 0 < alpha < 1 and n_boot >= 1, got {alpha}, {n_boot}")
-  estimate = np.asarray(fn(data), np.float64)
-  voters = np.unique(data.rater)
-  rng = np.random.default_rng(seed)
-  reps = np.stack(
-    [
-      np.asarray(fn(resample_raters(data, rng.choice(voters, voters.size))), float)
-      for _ in range(n_boot)
-    ]
-  )
-  with warnings.catch_warnings():
-    # An all-NaN column (an individual nobody rated) gives NaN, which is right.
-    warnings.simplefilter("ignore", RuntimeWarning)
-    low, high = np.nanpercentile(reps, [50 * alpha, 100 - 50 * alpha], axis=0)
-  return CI(estimate, low, high)

@@ -4,139 +4,57 @@ Raters listen to clips of the current generation (rendered by each individual of
 GA) and give 1-5 stars or pick the better of two clips, as in Singh et al., 2025,
 "Improving AI-generated music with user-guided training". Votes arrive from many Gradio
 worker threads at once and the process may be killed at any moment, so the store is
-SQLite (stdlib ``sqlite3``) in WAL mode with ``synchronous=FULL``: a vote is
-acknowledged only after its transaction is durable, readers never block the writer, and
-a second process can read (or write) the same file.
+SQLite (stdlib ``sqlite3``) in WAL mode with ``synchronous=FULL``
+(:mod:`audiojax.evolve.rating_db`): a vote is acknowledged only after its transaction
+is durable, readers never block the writer, and a second process can read (or write)
+the same file.
 
 Every vote runs in one ``BEGIN IMMEDIATE`` transaction that validates, checks the
 sliding-window rate limit and inserts, so a rejected vote changes nothing and two
 concurrent votes cannot both slip under the limit. Bad input raises a subclass of
-:class:`RatingError` (a ``ValueError``) naming the offending value.
+:class:`RatingError` (a ``ValueError``, :mod:`audiojax.evolve.rating_errors`) naming
+the offending value.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import csv
 import hashlib
-import math
-import numbers
 import os
 import sqlite3
-import threading
 import time
-import unicodedata
 from typing import IO
 
-SCHEMA_VERSION = 1
-MAX_ID_LENGTH = 64
+# Names defined here before the store was split, re-exported (`as`) for importers.
+from audiojax.evolve.rating_db import SCHEMA_VERSION as SCHEMA_VERSION
+from audiojax.evolve.rating_db import (
+  Clip,
+  Comparison,
+  RaterInfo,
+  Rating,
+  RatingDatabase,
+)
+from audiojax.evolve.rating_errors import MAX_ID_LENGTH as MAX_ID_LENGTH
+from audiojax.evolve.rating_errors import (
+  DuplicateVote,
+  InvalidClip,
+  InvalidRater,
+  InvalidRating,
+  RateLimited,
+  UnknownClip,
+  check_id,
+  check_int,
+  check_stars,
+  check_time,
+)
+from audiojax.evolve.rating_errors import RatingError as RatingError
+
 WINDOW_SECONDS = 60.0
 CSV_COLUMNS = (
   "kind rater_id generation clip_id individual rating clip_b individual_b winner"
   " created"
 ).split()
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS raters (
-  rater_id TEXT PRIMARY KEY, created REAL NOT NULL,
-  weight REAL NOT NULL DEFAULT 1, flagged TEXT NULL);
-CREATE TABLE IF NOT EXISTS clips (
-  clip_id TEXT PRIMARY KEY, generation INTEGER NOT NULL, individual INTEGER NOT NULL,
-  seed INTEGER NOT NULL, file TEXT NOT NULL, created REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS clips_by_generation ON clips (generation, individual);
-CREATE TABLE IF NOT EXISTS ratings (
-  id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL REFERENCES raters,
-  clip_id TEXT NOT NULL REFERENCES clips,
-  rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5), created REAL NOT NULL,
-  UNIQUE (rater_id, clip_id));
-CREATE INDEX IF NOT EXISTS ratings_by_clip ON ratings (clip_id);
-CREATE INDEX IF NOT EXISTS ratings_by_time ON ratings (rater_id, created);
-CREATE TABLE IF NOT EXISTS comparisons (
-  id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL REFERENCES raters,
-  clip_a TEXT NOT NULL REFERENCES clips, clip_b TEXT NOT NULL REFERENCES clips,
-  winner TEXT NOT NULL, created REAL NOT NULL,
-  CHECK (clip_a < clip_b AND winner IN (clip_a, clip_b)),
-  UNIQUE (rater_id, clip_a, clip_b));
-CREATE INDEX IF NOT EXISTS comparisons_by_time ON comparisons (rater_id, created);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-
-class RatingError(ValueError):
-  """Base class of every rejected input to the store; nothing was written."""
-
-
-class InvalidRater(RatingError):
-  """An empty, over-long or control-character rater id, or a flagged rater."""
-
-
-class UnknownClip(RatingError):
-  """A clip id that was never added with :meth:`RatingStore.add_clip`."""
-
-
-class InvalidClip(RatingError):
-  """A malformed clip, or a clip id re-added with different metadata."""
-
-
-class InvalidRating(RatingError):
-  """A star rating that is not an integer in 1..5, or an impossible comparison."""
-
-
-class DuplicateVote(RatingError):
-  """A second vote by the same rater on the same clip or pair of clips."""
-
-
-class RateLimited(RatingError):
-  """More than ``max_per_minute`` votes by one rater in a sliding 60 s window."""
-
-
-# Rows as returned by the store. A Rating and a Comparison carry their clips'
-# generation and individual; a Comparison has clip_a < clip_b and winner in (a, b).
-Clip = collections.namedtuple("Clip", "clip_id generation individual seed file created")
-Rating = collections.namedtuple(
-  "Rating", "id rater_id clip_id rating created generation individual"
-)
-Comparison = collections.namedtuple(
-  "Comparison",
-  "id rater_id clip_a clip_b winner created generation individual_a individual_b",
-)
-RaterInfo = collections.namedtuple("RaterInfo", "rater_id created weight flagged")
-
-
-def check_id(value: object, what: str, error: type[RatingError]) -> str:
-  """Returns ``value`` stripped of surrounding spaces, or raises ``error``."""
-  if not isinstance(value, str):
-    raise error(f"{what} must be a string, got {value!r}")
-  text = value.strip()
-  if not text or len(text) > MAX_ID_LENGTH:
-    raise error(f"{what} {value!r} must have 1..{MAX_ID_LENGTH} characters")
-  # Cc/Cf/Cs: controls, invisible format characters and lone surrogates would make
-  # two ids look identical on screen or break the CSV export.
-  if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in text):
-    raise error(f"{what} {value!r} contains control characters")
-  return text
-
-
-def check_stars(value: object) -> int:
-  """Returns ``value`` as an int in 1..5, or raises :class:`InvalidRating`."""
-  if isinstance(value, bool) or not isinstance(value, numbers.Real):
-    raise InvalidRating(f"rating must be an integer 1..5, got {value!r}")
-  if not isinstance(value, numbers.Integral):
-    # An integral float (a Gradio number box sends 4.0) is accepted; 3.5 and NaN not.
-    if not math.isfinite(value) or value != int(value):
-      raise InvalidRating(f"rating must be an integer 1..5, got {value!r}")
-  if not 1 <= int(value) <= 5:
-    raise InvalidRating(f"rating must be in 1..5, got {value!r}")
-  return int(value)
-
-
-def _check_int(value: object, what: str, minimum: int | None = 0) -> int:
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-    raise InvalidClip(f"{what} must be an integer, got {value!r}")
-  if minimum is not None and value < minimum:
-    raise InvalidClip(f"{what} must be >= {minimum}, got {value!r}")
-  return int(value)
 
 
 def _tie_break(rater_id: str, clip_id: str) -> bytes:
@@ -145,7 +63,7 @@ def _tie_break(rater_id: str, clip_id: str) -> bytes:
   return hashlib.blake2b(f"{rater_id}\0{clip_id}".encode(), digest_size=8).digest()
 
 
-class RatingStore:
+class RatingStore(RatingDatabase):
   """A SQLite file of clips, raters, star ratings and pairwise comparisons.
 
   Safe for many threads (one connection, serialised by a lock) and for several
@@ -165,72 +83,8 @@ class RatingStore:
       raise ValueError(f"max_per_minute must be an int, got {max_per_minute!r}")
     if max_per_minute < 1:
       raise ValueError(f"max_per_minute must be >= 1, got {max_per_minute}")
-    self.path = os.fspath(path)
     self.max_per_minute = max_per_minute
-    # One connection behind a lock: a vote is a few ms of SQLite work, so the threads
-    # gain nothing from connections of their own, and Gradio's worker threads come and
-    # go (a per-thread connection would leak with each of them).
-    self._lock = threading.RLock()
-    self._closed = False
-    self._conn = sqlite3.connect(
-      self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-    )
-    try:
-      self._init_schema()
-    except BaseException:
-      self.close()
-      raise
-
-  def _init_schema(self) -> None:
-    db = self._db()
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA foreign_keys=ON")
-    if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
-      raise RatingError(f"cannot put {self.path!r} in WAL mode")
-    with self._write() as db:
-      version = db.execute("PRAGMA user_version").fetchone()[0]
-      if version > SCHEMA_VERSION:
-        raise RatingError(
-          f"{self.path!r} has schema version {version}, newer than {SCHEMA_VERSION}"
-        )
-      for statement in _SCHEMA.split(";"):
-        if statement.strip():
-          db.execute(statement)
-      db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-  def _db(self) -> sqlite3.Connection:
-    if self._closed:
-      raise RatingError(f"the rating store {self.path!r} is closed")
-    return self._conn
-
-  @contextlib.contextmanager
-  def _write(self):
-    with self._lock:
-      db = self._db()
-      db.execute("BEGIN IMMEDIATE")
-      try:
-        yield db
-      except BaseException:
-        db.execute("ROLLBACK")
-        raise
-      db.execute("COMMIT")
-
-  def _query(self, sql: str, args: tuple | dict = ()) -> list[tuple]:
-    with self._lock:
-      return self._db().execute(sql, args).fetchall()
-
-  def close(self) -> None:
-    """Closes the connection; further use raises :class:`RatingError`."""
-    with self._lock:
-      if not self._closed:
-        self._closed = True
-        self._conn.close()
-
-  def __enter__(self) -> RatingStore:
-    return self
-
-  def __exit__(self, *exc) -> None:
-    self.close()
+    super().__init__(path, busy_timeout=busy_timeout)
 
   # Clips, raters and session state.
 
@@ -244,9 +98,9 @@ class RatingStore:
       metadata or an argument is malformed.
     """
     clip_id = check_id(clip_id, "clip id", InvalidClip)
-    generation = _check_int(generation, "generation")
-    individual = _check_int(individual, "individual")
-    seed = _check_int(seed, "seed", minimum=None)
+    generation = check_int(generation, "generation")
+    individual = check_int(individual, "individual")
+    seed = check_int(seed, "seed", minimum=None)
     if not isinstance(file, str | os.PathLike):
       raise InvalidClip(f"file of clip {clip_id!r} must be a path, got {file!r}")
     file = os.fspath(file)
@@ -272,7 +126,7 @@ class RatingStore:
     """Adds a rater (idempotent) and returns the normalised id."""
     rater_id = check_id(rater_id, "rater id", InvalidRater)
     with self._write() as db:
-      self._ensure_rater(db, rater_id, self._now(now))
+      self._ensure_rater(db, rater_id, check_time(now))
     return rater_id
 
   def flag_rater(self, rater_id: str, reason: str | None) -> None:
@@ -312,7 +166,7 @@ class RatingStore:
     """
     rater_id = check_id(rater_id, "rater id", InvalidRater)
     rating = check_stars(rating)
-    now = self._now(now)
+    now = check_time(now)
     with self._write() as db:
       clip = self._clip(db, clip_id)
       self._admit(db, rater_id, now)
@@ -343,7 +197,7 @@ class RatingStore:
       one of the two, or clips of different generations.
     """
     rater_id = check_id(rater_id, "rater id", InvalidRater)
-    now = self._now(now)
+    now = check_time(now)
     with self._write() as db:
       a, b = self._clip(db, clip_a), self._clip(db, clip_b)
       if a.clip_id == b.clip_id:
@@ -373,15 +227,6 @@ class RatingStore:
       )
     row = (cur.lastrowid, rater_id, a.clip_id, b.clip_id, winner, now, a.generation)
     return Comparison(*row, a.individual, b.individual)
-
-  def _now(self, now: float | None) -> float:
-    if now is None:
-      return time.time()
-    if isinstance(now, bool) or not isinstance(now, numbers.Real):
-      raise RatingError(f"now must be a number of seconds, got {now!r}")
-    if not math.isfinite(now):
-      raise RatingError(f"now must be a number of seconds, got {now!r}")
-    return float(now)
 
   def _clip(self, db: sqlite3.Connection, clip_id: object) -> Clip:
     row = None
