@@ -23,11 +23,13 @@ RUNNERS: Registry = Registry("experiment kind")
 def _register_builtin() -> None:
   if "classifier" in RUNNERS:
     return
+  from audiojax.evolve import experiment as human_ga
   from audiojax.generate import experiment as generator
   from audiojax.train import classification
 
   RUNNERS.register("classifier", classification.run)
   RUNNERS.register("music_generator", generator.run)
+  RUNNERS.register("human_ga", human_ga.run)
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:

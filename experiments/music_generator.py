@@ -46,7 +46,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.objective = "flow"
   c.generator = ml_collections.ConfigDict({"name": "unet", "kwargs": {}})
   c.cond_dropout = 0.1
-  c.t_schedule = "logit_normal"
+  # Training times: "uniform" (what the README runs used) or "logit_normal".
+  c.t_schedule = "uniform"
   c.ema_decay = 0.999
   c.batch_size = 32
   c.total_steps = 3500

@@ -9,18 +9,25 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
-# Debian extras: TTS voices for the keyword set, sox for inspection.
+# Debian extras: TTS voices for the keyword set, sox for inspection, and (for the
+# tests) chromium to screenshot the rating app.
 APT_PACKAGES="flite espeak-ng sox libsndfile1"
+BINARIES="flite espeak-ng sox"
+if [ "${AUDIOJAX_NO_DEV:-0}" != "1" ]; then
+  APT_PACKAGES="$APT_PACKAGES chromium"
+  BINARIES="$BINARIES chromium"
+fi
 missing=""
-for bin in flite espeak-ng sox; do command -v "$bin" >/dev/null 2>&1 || missing="$missing $bin"; done
+for bin in $BINARIES; do command -v "$bin" >/dev/null 2>&1 || missing="$missing $bin"; done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "[setup] apt-get install $APT_PACKAGES"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES >/dev/null) \
-      || echo "[setup] apt-get failed; the keyword data set will be unavailable (it needs: $APT_PACKAGES)"
+      || echo "[setup] apt-get failed; the keyword data set and the app screenshot test will be unavailable (they need: $APT_PACKAGES)"
   else
     echo "[setup] not root: skipping apt packages ($APT_PACKAGES)."
-    echo "[setup] Everything but the spoken keyword data set works without them;"
+    echo "[setup] Everything but the spoken keyword data set (and the browser test of the"
+    echo "[setup] rating app) works without them;"
     echo "[setup] ask an administrator for: apt-get install $APT_PACKAGES"
   fi
 fi

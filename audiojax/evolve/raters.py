@@ -141,3 +141,86 @@ def make_panel(
         )
       )
   return panel
+
+
+class SimulatedPanel:
+  """A panel voting through a :class:`~audiojax.evolve.ratings.RatingStore`, as the
+  Gradio app's users do: each rater in turn asks for the next clip it has not rated
+  (least-rated first) and votes, until every clip has ``per_clip`` votes.
+
+  Votes carry a simulated clock (rater ``r``'s ``k``-th vote of generation ``g`` at
+  ``g * 86400 + 5 k`` s: one vote per 5 s, under the store's rate limit), so a
+  headless run does not depend on how fast the machine is.
+
+  Args:
+    raters: the panel.
+    sample_rate: of the clips whose brightness is measured.
+  """
+
+  def __init__(self, raters: list[Rater], sample_rate: int):
+    if not raters:
+      raise ValueError("a panel needs at least one rater")
+    self.raters = list(raters)
+    self.sample_rate = sample_rate
+
+  def rate_stars(
+    self, store, generation: int, audio_by_clip: dict[str, np.ndarray], per_clip: int
+  ) -> int:
+    """Star-rates the clips of ``generation``; returns the number of votes cast."""
+    bright = self._brightness(audio_by_clip)
+    votes, active = 0, {r.rater_id: r for r in self.raters}
+    casts = dict.fromkeys(active, 0)
+    while active:
+      counts = store.counts_per_clip(generation)
+      if counts and min(counts.values()) >= per_clip:
+        break
+      for rater_id in list(active):
+        clip = store.next_clip_for(rater_id, generation)
+        if clip is None or clip.clip_id not in bright:
+          del active[rater_id]
+          continue
+        stars = active[rater_id].rate([clip.clip_id], np.array([bright[clip.clip_id]]))[0]
+        now = generation * 86400.0 + 5.0 * casts[rater_id]
+        store.rate(rater_id, clip.clip_id, int(stars), now=now)
+        casts[rater_id] += 1
+        votes += 1
+    return votes
+
+  def rate_pairs(
+    self,
+    store,
+    generation: int,
+    audio_by_clip: dict[str, np.ndarray],
+    pairs_per_rater: int,
+    seed: int = 0,
+  ) -> int:
+    """Each rater compares ``pairs_per_rater`` random pairs of clips rendered from
+    the same noise (same clip suffix, different individuals); returns the votes."""
+    bright = self._brightness(audio_by_clip)
+    by_slot: dict[str, list[str]] = {}
+    for clip_id in sorted(bright):
+      by_slot.setdefault(clip_id.rsplit("-", 1)[-1], []).append(clip_id)
+    slots = [v for _, v in sorted(by_slot.items()) if len(v) >= 2]
+    if not slots:
+      raise ValueError("no two clips share a noise slot; nothing to compare")
+    votes = 0
+    for r_index, rater in enumerate(self.raters):
+      rng = np.random.default_rng([seed, generation, r_index])
+      for k in range(pairs_per_rater):
+        clips = slots[rng.integers(len(slots))]
+        a, b = (clips[i] for i in rng.choice(len(clips), 2, replace=False))
+        winner = rater.prefer(a, b, bright[a], bright[b])
+        now = generation * 86400.0 + 5.0 * k
+        try:
+          store.compare(rater.rater_id, a, b, winner, now=now)
+        except ValueError:  # DuplicateVote: the same pair drawn twice.
+          continue
+        votes += 1
+    return votes
+
+  def _brightness(self, audio_by_clip: dict[str, np.ndarray]) -> dict[str, float]:
+    ids = sorted(audio_by_clip)
+    if not ids:
+      return {}
+    values = brightness(np.stack([audio_by_clip[i] for i in ids]), self.sample_rate)
+    return dict(zip(ids, map(float, values), strict=True))

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
@@ -27,6 +28,7 @@ from audiojax import audio as audio_lib
 from audiojax.data import pipeline
 from audiojax.generate import data as gen_data
 from audiojax.generate import diffusion, figures, melimage, metrics, sampling
+from audiojax.generate.captions import Vocabulary
 from audiojax.generate.unet import GENERATORS, UNet, drop_condition, null_condition
 from audiojax.train import classification, loop, report
 from audiojax.train.ema import ema_params, track_ema
@@ -52,7 +54,11 @@ def make_loss_fn(
   cond_dropout: float,
   t_schedule: str = "uniform",
 ):
-  """Mean objective loss with the condition dropped per example (for guidance)."""
+  """Objective loss with the condition dropped per example (for guidance).
+
+  The loss is the mean over the batch, or, when the batch has a ``"weight"`` field
+  (reward-weighted regression, ``audiojax.evolve.session``), the weighted mean.
+  """
 
   def loss_fn(params, batch, key):
     drop_key, loss_key = jax.random.split(key)
@@ -63,15 +69,21 @@ def make_loss_fn(
     losses = diffusion.loss(
       objective, model_fn, batch["image"], loss_key, t_schedule=t_schedule
     )
-    return losses.mean(), {}
+    if "weight" not in batch:
+      return losses.mean(), {}
+    w = batch["weight"].astype(losses.dtype)
+    return jnp.sum(w * losses) / jnp.maximum(jnp.sum(w), 1e-12), {}
 
   return loss_fn
 
 
 def make_sampler(
-  config: ml_collections.ConfigDict, model: UNet, spec: melimage.MelImageSpec
+  config: ml_collections.ConfigDict,
+  model: UNet,
+  spec: melimage.MelImageSpec,
+  sampling_config: ml_collections.ConfigDict | None = None,
 ) -> sampling.Sampler:
-  s = config.sampling
+  s = sampling_config or config.sampling
   return sampling.Sampler(
     diffusion.OBJECTIVES.get(config.objective)(),
     lambda p, x, t, c, a: model.apply(p, x, t, c, adapter=a),
@@ -129,14 +141,39 @@ def _render(sampler, params, cond, key, spec, batch_size) -> tuple[np.ndarray, .
   return np.concatenate(images), np.concatenate(clips), t_sample / n, t_audio / n
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains and evaluates the generator; returns the numbers of ``results.json``."""
-  spec = melimage.MelImageSpec(**config.mel.to_dict())
-  probe_logits, probe_embed, probe_results = _probe(config, workdir)
+@dataclasses.dataclass(frozen=True)
+class TrainedGenerator:
+  """A trained generator and what it was trained on.
 
+  Attributes:
+    model: the U-Net.
+    params: its EMA params (the ones to sample with).
+    spec: the mel image layout of its training data.
+    vocab: the caption vocabulary of its training split.
+    train: the training split as images with conditions.
+    steps: optimizer steps taken.
+    train_seconds: training time of this invocation (0 when resumed finished).
+  """
+
+  model: UNet
+  params: Any
+  spec: melimage.MelImageSpec
+  vocab: Vocabulary
+  train: gen_data.ImageSplit
+  steps: int
+  train_seconds: float
+
+
+def train_generator(config: ml_collections.ConfigDict, workdir: str) -> TrainedGenerator:
+  """Trains the generator of ``config`` in ``workdir``, or resumes it there.
+
+  A workdir whose run has finished is only restored, so this also loads a trained
+  generator (the human-in-the-loop GA starts from one).
+  """
+  spec = melimage.MelImageSpec(**config.mel.to_dict())
   length = config.caption_length
   train, vocab = gen_data.load_split(config, "train", spec, None, length)
-  test, _ = gen_data.load_split(config, config.eval_split, spec, vocab, length)
+  os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "vocab.json"), "w") as f:
     f.write(vocab.to_json())
 
@@ -151,7 +188,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     init_params=lambda k: model.init(
       k, example, jnp.zeros((1,)), null_condition(1, length)
     ),
-    loss_fn=make_loss_fn(objective, model.apply, config.cond_dropout),
+    loss_fn=make_loss_fn(
+      objective, model.apply, config.cond_dropout, config.get("t_schedule", "uniform")
+    ),
     train_data=pipeline.TrainIterator(
       train.source, config.batch_size, seed=config.seed
     ),
@@ -160,8 +199,25 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   state, _ = loop.train(
     task, tx, classification.loop_config(config), workdir, schedule=schedule
   )
-  train_seconds = time.perf_counter() - start
-  params = ema_params(state.opt_state)
+  return TrainedGenerator(
+    model=model,
+    params=ema_params(state.opt_state),
+    spec=spec,
+    vocab=vocab,
+    train=train,
+    steps=int(state.step),
+    train_seconds=time.perf_counter() - start,
+  )
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains and evaluates the generator; returns the numbers of ``results.json``."""
+  probe_logits, probe_embed, probe_results = _probe(config, workdir)
+  trained = train_generator(config, workdir)
+  model, params, spec, train = trained.model, trained.params, trained.spec, trained.train
+  test, _ = gen_data.load_split(
+    config, config.eval_split, spec, trained.vocab, config.caption_length
+  )
 
   rng = np.random.default_rng(config.seed)
   n = min(config.eval_clips, len(test))
@@ -186,9 +242,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     "objective": config.objective,
     "generator": config.generator.name,
     "num_params": sum(x.size for x in jax.tree.leaves(params)),
-    "train_steps": int(state.step),
+    "train_steps": trained.steps,
     "train_examples": len(train),
-    "train_seconds_this_invocation": round(train_seconds, 1),
+    "train_seconds_this_invocation": round(trained.train_seconds, 1),
     "sampling_steps": config.sampling.steps,
     "guidance": config.sampling.guidance,
     "eval_clips": n,

@@ -153,6 +153,19 @@ class Sampler:
   ) -> jax.Array:
     n = jax.tree.leaves(cond)[0].shape[0]
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
+    return self.sample_with_keys(
+      params, cond, keys, adapter, adapter_per_image=adapter_per_image
+    )
+
+  def sample_with_keys(
+    self, params, cond, keys: jax.Array, adapter=None, *, adapter_per_image=False
+  ) -> jax.Array:
+    """Like calling the sampler, with image ``i`` drawn from ``keys[i]``.
+
+    Giving several images the same key makes them common-random-number draws: the
+    GA session renders every individual from the same noise, so their clips differ
+    only by their adapters.
+    """
     axis = 0 if adapter_per_image else None
     if axis not in self._compiled:
       self._compiled[axis] = jax.jit(jax.vmap(self._one, in_axes=(None, 0, 0, axis)))

@@ -107,8 +107,9 @@ def test_load_in_memory_keeps_every_example():
 
 
 def test_any_random_access_source_batches_all_its_fields():
-  source = ArraySource({"image": np.arange(40.0).reshape(10, 2, 2),
-                        "cond": np.arange(10) * 10})
+  source = ArraySource(
+    {"image": np.arange(40.0).reshape(10, 2, 2), "cond": np.arange(10) * 10}
+  )
   batch = next(pipeline.TrainIterator(source, 4, seed=0))
   assert batch["image"].shape == (4, 2, 2)
   np.testing.assert_array_equal(batch["cond"], batch["image"][:, 0, 0] / 4 * 10)

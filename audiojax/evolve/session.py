@@ -1,0 +1,569 @@
+"""The human-in-the-loop session: rated generations that steer the music generator.
+
+The loop of Singh et al., 2025 ("Improving AI-generated music with user-guided
+training"), on our spectrogram generator. One generation ``g``:
+
+1. **ask** -- generation 0 is random adapters around the base model (row 0 *is* the
+   base); later ones come from the GA (``RatingGA.ask``).
+2. **render + publish** -- every individual renders ``clips_per_individual`` clips,
+   all from the same conditions and the same noise (common random numbers), in one
+   ``jax.vmap`` per batch; each batch's WAVs are published to the ratings store as
+   soon as they exist, so raters can start before the rest is rendered.
+3. **fine-tune** -- the base generator is trained toward the previous generation's
+   top-rated clips by reward-weighted regression (the flow-matching loss weighted by
+   ``exp(fitness / temperature)`` over the elite), through the shared training loop
+   in ``WORKDIR/finetune/gNNN``. It runs *after* this generation's population is
+   published, so raters never wait for it; the population therefore uses the base of
+   one generation earlier.
+4. **base clips** -- the (fine-tuned) base renders ``base_clips`` clips from held-out
+   noise, published as individual ``P`` (raters cannot tell them apart): the
+   generator's own samples, rated blind, show whether fine-tuning helped.
+5. **wait** until every clip has ``ratings.per_clip`` votes, ``ratings.timeout``
+   passes, or an admin advances; a paused session waits.
+6. **aggregate + tell** -- votes become one fitness per individual (per-rater
+   z-scores or Bradley-Terry, rater weights against spam); individuals not sent to
+   raters (``surrogate.rated_fraction < 1``) get the surrogate's prediction.
+
+Orbax checkpoints (``WORKDIR/session``) are written after publishing (phase
+``rating``) and after telling (phase ``render`` of the next generation); they hold the
+GA state, population, fitness and base params. Ratings live in SQLite
+(``WORKDIR/ratings.sqlite``) and are never rolled back. A process killed anywhere
+resumes from the last checkpoint: rendering is deterministic and publishing
+idempotent, so it republishes the same clips and finds every stored vote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from audiojax import audio as audio_lib
+from audiojax.data import ArraySource, pipeline
+from audiojax.evolve import aggregate, raters, surrogate
+from audiojax.evolve.ga import RatingGA
+from audiojax.evolve.genome import Genome
+from audiojax.evolve.ratings import RatingStore
+from audiojax.generate import data as gen_data
+from audiojax.generate import diffusion, melimage
+from audiojax.generate import experiment as gen_experiment
+from audiojax.generate.unet import init_adapter
+from audiojax.train import loop
+from audiojax.train.checkpoint import Checkpointer
+
+PHASES = ("render", "rating")
+META_PHASE, META_GENERATION = "phase", "generation"
+META_PAUSED, META_ADVANCE = "paused", "advance_generation"
+
+
+class SessionError(RuntimeError):
+  """The session's workdir or config cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+  """What a session checkpoint holds (the arrays) plus its JSON record."""
+
+  generation: int
+  phase: str
+  base_params: Any
+  population: jax.Array  # [P, D] of the current (or last) generation.
+  fitness: jax.Array  # [P] of the last told generation (NaN before any).
+  ga_state: Any
+  ga_ready: bool  # False until generation 0 has been told (evosax init).
+
+
+def _clip_id(generation: int, individual: int | str, slot: int) -> str:
+  who = individual if isinstance(individual, str) else f"i{individual:02d}"
+  return f"g{generation:03d}-{who}-s{slot}"
+
+
+class Session:
+  """A resumable GA session over one trained generator.
+
+  Args:
+    config: an ``experiments/human_ga.py`` config.
+    workdir: the session directory; an existing session there is resumed.
+    generator: an already trained generator (else it is trained, or resumed, in
+      ``config.generator_workdir`` or ``WORKDIR/generator``).
+    panel: simulated raters; with one, :meth:`run` votes for them (headless).
+  """
+
+  def __init__(
+    self,
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    generator: gen_experiment.TrainedGenerator | None = None,
+    panel: raters.SimulatedPanel | None = None,
+  ):
+    self.config = config
+    self.workdir = workdir
+    os.makedirs(workdir, exist_ok=True)
+    if generator is None:
+      gen_dir = config.get("generator_workdir") or os.path.join(workdir, "generator")
+      generator = gen_experiment.train_generator(config.generator, gen_dir)
+    self.generator = generator
+    frames = config.get("clip_frames") or generator.spec.frames
+    self.spec = dataclasses.replace(generator.spec, frames=frames)
+    self.model = generator.model
+    self.sampler = gen_experiment.make_sampler(
+      config.generator, self.model, self.spec, config.sampling
+    )
+    self.genome = Genome(init_adapter(self.model, (1, *self.spec.image_shape)))
+    g = config.ga
+    self.population_size = g.population_size
+    self.ga = RatingGA(
+      g.strategy,
+      g.population_size,
+      self.genome.size,
+      std=g.std,
+      params=dict(g.get("params", {})),
+    )
+    self.store = RatingStore(
+      os.path.join(workdir, "ratings.sqlite"),
+      max_per_minute=config.ratings.max_per_minute,
+    )
+    self.panel = panel
+    self.root_key = jax.random.key(config.seed)
+    self.conditions = self._pick_conditions()
+    self._to_audio = jax.jit(lambda img, k: melimage.image_to_audio(img, self.spec, k))
+    self._finetune_tx = optax.adam(config.finetune.learning_rate)
+    self._finetune_loss = gen_experiment.make_loss_fn(
+      diffusion.OBJECTIVES.get(config.generator.objective)(),
+      self.model.apply,
+      config.finetune.cond_dropout,
+      config.generator.get("t_schedule", "uniform"),
+    )
+    self._checkpoints = Checkpointer(os.path.join(workdir, "session"), max_to_keep=3)
+    self.state = self._restore()
+    self._publish_state()
+
+  # Layout of a generation.
+
+  @property
+  def clips_dir(self) -> str:
+    return os.path.join(self.workdir, "clips")
+
+  def _pick_conditions(self) -> dict[str, np.ndarray]:
+    """``clips_per_individual`` training conditions of one instrument family.
+
+    One family per session (``condition_family``, or a seeded choice) keeps the
+    clips comparable: across families brightness differs by octaves, which would
+    drown the differences between individuals that raters should judge.
+    """
+    train = self.generator.train
+    rng = np.random.default_rng(self.config.seed)
+    family = train.source.arrays["family"]  # Shifted by +1 (0 is the null).
+    name = self.config.get("condition_family")
+    if name:
+      if name not in train.family_names:
+        raise SessionError(
+          f"unknown condition_family {name!r}; valid: {list(train.family_names)}"
+        )
+      chosen = train.family_names.index(name) + 1
+    else:
+      chosen = int(rng.choice(np.unique(family)))
+    pool = np.flatnonzero(family == chosen)
+    n = self.config.clips_per_individual
+    idx = rng.choice(pool, n, replace=len(pool) < n)
+    return gen_data.conditions(train, np.sort(idx))
+
+  def _generation_key(self, generation: int, purpose: int) -> jax.Array:
+    return jax.random.fold_in(jax.random.fold_in(self.root_key, generation), purpose)
+
+  # Checkpoints.
+
+  def _template(self) -> dict[str, Any]:
+    p, d = self.population_size, self.genome.size
+    zeros = jnp.zeros((p, d), jnp.float32)
+    return {
+      "base_params": self.generator.params,
+      "population": zeros,
+      "fitness": jnp.zeros((p,), jnp.float32),
+      "ga_state": self.ga.init(jax.random.key(0), zeros, jnp.zeros((p,))),
+    }
+
+  def _restore(self) -> State:
+    template = self._template()
+    if self._checkpoints.latest_step() is None:
+      return State(
+        generation=0,
+        phase="render",
+        base_params=self.generator.params,
+        population=template["population"],
+        fitness=jnp.full((self.population_size,), jnp.nan),
+        ga_state=template["ga_state"],
+        ga_ready=False,
+      )
+    tree, extra = self._checkpoints.restore(template)
+    return State(
+      generation=int(extra["generation"]),
+      phase=str(extra["phase"]),
+      base_params=tree["base_params"],
+      population=tree["population"],
+      fitness=tree["fitness"],
+      ga_state=tree["ga_state"],
+      ga_ready=bool(extra["ga_ready"]),
+    )
+
+  def _save(self, state: State) -> None:
+    step = 2 * state.generation + (1 if state.phase == "rating" else 0)
+    tree = {
+      "base_params": state.base_params,
+      "population": state.population,
+      "fitness": state.fitness,
+      "ga_state": state.ga_state,
+    }
+    extra = {"generation": state.generation, "phase": state.phase}
+    self._checkpoints.save(step, tree, {**extra, "ga_ready": state.ga_ready})
+    self.state = state
+    self._publish_state()
+
+  def _publish_state(self) -> None:
+    self.store.set_meta(META_GENERATION, str(self.state.generation))
+    self.store.set_meta(META_PHASE, self.state.phase)
+
+  # Rendering.
+
+  def render(
+    self,
+    params: Any,
+    genomes: jax.Array,
+    keys: jax.Array,
+    on_batch: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+  ) -> tuple[np.ndarray, np.ndarray]:
+    """Images and audio of ``genomes[i]`` with ``keys[i]`` and the session's
+    conditions (image ``i`` takes condition ``i % clips_per_individual``).
+
+    Batches are padded to ``sampling.batch_size`` (one compiled shape);
+    ``on_batch(start, images, audio)`` sees each batch as soon as it is ready.
+    """
+    n = genomes.shape[0]
+    k = self.config.clips_per_individual
+    bs = self.config.sampling.batch_size
+    slot = np.arange(n) % k
+    cond = {name: v[slot] for name, v in self.conditions.items()}
+    images, clips = [], []
+    for start in range(0, n, bs):
+      stop = min(start + bs, n)
+      rows = np.minimum(np.arange(start, start + bs), n - 1)  # Pad with the last.
+      take = lambda a, rows=rows: jnp.asarray(a)[rows]
+      adapters = self.genome.to_adapters(take(genomes))
+      img = self.sampler.sample_with_keys(
+        params,
+        {name: take(jnp.asarray(v)) for name, v in cond.items()},
+        take(keys),
+        adapters,
+        adapter_per_image=True,
+      )
+      y = self._to_audio(img, self._generation_key(0, 7))
+      img, y = np.asarray(img)[: stop - start], np.asarray(y)[: stop - start]
+      images.append(img)
+      clips.append(y)
+      if on_batch is not None:
+        on_batch(start, img, y)
+    return np.concatenate(images), np.concatenate(clips)
+
+  def rated_individuals(self, generation: int) -> list[int]:
+    """Individuals whose clips go to raters: all in generation 0 (the surrogate needs
+    data), then a seeded ``surrogate.rated_fraction`` of the population."""
+    p, fraction = self.population_size, self.config.surrogate.rated_fraction
+    if generation == 0 or fraction >= 1:
+      return list(range(p))
+    n = max(2, int(round(fraction * p)))
+    rng = np.random.default_rng([self.config.seed, generation, 5])
+    return sorted(int(i) for i in rng.choice(p, n, replace=False))
+
+  def _publish(
+    self,
+    generation: int,
+    ids: list[str],
+    individuals: list[int],
+    seeds: list[int],
+    publish: Callable[[int], bool] = lambda i: True,
+  ) -> Callable[[int, np.ndarray, np.ndarray], None]:
+    directory = os.path.join(self.clips_dir, f"g{generation:03d}")
+    os.makedirs(directory, exist_ok=True)
+
+    def on_batch(start: int, images: np.ndarray, audio: np.ndarray) -> None:
+      for j in range(len(audio)):
+        i = start + j
+        if not publish(i):
+          continue
+        path = os.path.join(directory, f"{ids[i]}.wav")
+        tmp = f"{path}.tmp"
+        audio_lib.save(tmp, audio[j], self.spec.sample_rate, format="WAV")
+        os.replace(tmp, path)  # Raters never see half a file.
+        self.store.add_clip(ids[i], generation, individuals[i], seeds[i], path)
+
+    return on_batch
+
+  # One generation.
+
+  def start_generation(self) -> None:
+    """Phase ``render`` -> ``rating``: ask, render, publish, fine-tune, base clips."""
+    st = self.state
+    if st.phase != "render":
+      raise SessionError(f"generation {st.generation} is already published")
+    g, p, k = st.generation, self.population_size, self.config.clips_per_individual
+    if st.ga_ready:
+      population, ga_state = self.ga.ask(self._generation_key(g, 0), st.ga_state)
+    else:
+      population = self.genome.random_population(
+        self._generation_key(g, 0), p, self.config.ga.std
+      )
+      ga_state = st.ga_state
+    genomes = jnp.repeat(population, k, axis=0)
+    # The same noise for every individual and every generation (common random
+    # numbers): clips differ only by adapter and base, so ratings compare those.
+    slot_keys = jax.random.split(jax.random.fold_in(self.root_key, 1), k)
+    keys = jnp.tile(slot_keys, p)
+    ids = [_clip_id(g, i, s) for i in range(p) for s in range(k)]
+    individuals = [i for i in range(p) for _ in range(k)]
+    seeds = [s for _ in range(p) for s in range(k)]
+    rated = set(self.rated_individuals(g))
+    start = time.perf_counter()
+    images, audio = self.render(
+      st.base_params,
+      genomes,
+      keys,
+      self._publish(g, ids, individuals, seeds, lambda i: individuals[i] in rated),
+    )
+    render_seconds = time.perf_counter() - start
+    self._save_images(g, images, ids)
+
+    base_params, start = st.base_params, time.perf_counter()
+    if g > 0 and self.config.finetune.enabled:
+      base_params = self.finetune(g - 1, st.base_params, st.fitness)
+    finetune_seconds = time.perf_counter() - start
+
+    nb = self.config.base_clips
+    base_ids = [_clip_id(g, "base", s) for s in range(nb)]
+    base_keys = jax.random.split(jax.random.fold_in(self.root_key, 2), nb)
+    _, base_audio = self.render(
+      base_params,
+      jnp.zeros((nb, self.genome.size)),
+      base_keys,
+      self._publish(g, base_ids, [p] * nb, list(range(nb))),
+    )
+    published = [i for i, who in enumerate(individuals) if who in rated]
+    self._audio = {ids[i]: audio[i] for i in published}
+    self._audio.update(zip(base_ids, base_audio, strict=True))
+    self._log(g, render_seconds=render_seconds, finetune_seconds=finetune_seconds)
+    self._save(
+      dataclasses.replace(
+        st,
+        phase="rating",
+        base_params=base_params,
+        population=population,
+        ga_state=ga_state,
+      )
+    )
+
+  def _save_images(self, generation: int, images: np.ndarray, ids: list[str]) -> None:
+    path = os.path.join(self.clips_dir, f"g{generation:03d}", "images.npz")
+    with open(f"{path}.tmp", "wb") as f:
+      np.savez(f, images=images, ids=np.asarray(ids))
+    os.replace(f"{path}.tmp", path)
+
+  def _load_images(self, generation: int) -> tuple[np.ndarray, list[str]]:
+    path = os.path.join(self.clips_dir, f"g{generation:03d}", "images.npz")
+    with np.load(path) as z:
+      return z["images"], [str(i) for i in z["ids"]]
+
+  def finetune(self, generation: int, params: Any, fitness: jax.Array) -> Any:
+    """Reward-weighted regression of the base toward ``generation``'s elite clips.
+
+    The ``finetune.elite`` fittest individuals' clips are the data, each weighted by
+    ``exp((f - f_max) / temperature)``; the loss is the generator's own (weighted)
+    objective, without adapter, so the base learns to make what the elite made.
+    """
+    ft = self.config.finetune
+    f = np.asarray(fitness, np.float64)
+    order = [i for i in np.argsort(-np.nan_to_num(f, nan=-np.inf)) if np.isfinite(f[i])]
+    elite = order[: ft.elite]
+    if not elite:
+      return params
+    images, ids = self._load_images(generation)
+    k = self.config.clips_per_individual
+    rows = np.array([i * k + s for i in elite for s in range(k)])
+    weight = np.exp((f[[r // k for r in rows]] - f[elite[0]]) / ft.temperature)
+    slot = rows % k
+    arrays = {
+      "image": images[rows].astype(np.float32),
+      "weight": weight.astype(np.float32),
+      **{name: v[slot] for name, v in self.conditions.items()},
+    }
+    batch_size = min(ft.batch_size, len(rows))
+    task = loop.Task(
+      init_params=lambda _: params,
+      loss_fn=self._finetune_loss,
+      train_data=pipeline.TrainIterator(
+        ArraySource(arrays), batch_size, seed=self.config.seed + generation
+      ),
+    )
+    cfg = loop.LoopConfig(
+      total_steps=ft.steps,
+      log_every=ft.steps,
+      seed=self.config.seed + generation,
+      progress=False,
+    )
+    workdir = os.path.join(self.workdir, "finetune", f"g{generation:03d}")
+    state, _ = loop.train(task, self._finetune_tx, cfg, workdir)
+    return state.params
+
+  def wait(self, stop: threading.Event | None = None, poll: float = 0.2) -> bool:
+    """Blocks until the current generation can be concluded; False if stopped.
+
+    With a simulated panel, the panel votes first. The generation ends when every
+    clip has ``ratings.per_clip`` votes (or ``ratings.pairs_per_rater`` pairwise
+    rounds were voted), ``ratings.timeout_seconds`` passed, or an admin asked to
+    advance; never while paused.
+    """
+    g, r = self.state.generation, self.config.ratings
+    if self.panel is not None:
+      audio = getattr(self, "_audio", None) or self._reload_audio(g)
+      if r.mode == "pairwise":
+        self.panel.rate_pairs(
+          self.store, g, audio, r.pairs_per_rater, seed=self.config.seed
+        )
+      else:
+        self.panel.rate_stars(self.store, g, audio, r.per_clip)
+      return True
+    start = time.monotonic()
+    while stop is None or not stop.is_set():
+      if self.store.get_meta(META_PAUSED, "0") != "1":
+        if self.store.get_meta(META_ADVANCE) == str(g):
+          return True
+        if r.mode == "stars":
+          counts = self.store.counts_per_clip(g)
+          if counts and min(counts.values()) >= r.per_clip:
+            return True
+        if r.timeout_seconds and time.monotonic() - start > r.timeout_seconds:
+          return True
+      time.sleep(poll)
+    return False
+
+  def _reload_audio(self, generation: int) -> dict[str, np.ndarray]:
+    return {
+      c.clip_id: audio_lib.load(c.file, sr=self.spec.sample_rate)[0]
+      for c in self.store.clips(generation)
+    }
+
+  def fitness(self, generation: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Per-individual fitness of ``generation`` (index ``P`` is the base) + info."""
+    p, r = self.population_size, self.config.ratings
+    n_items = p + 1
+    if r.mode == "pairwise":
+      pairs = aggregate.Pairs.from_rows(self.store.comparisons(generation), n_items)
+      if pairs.n_raters == 0:
+        return np.full(n_items, np.nan), {"votes": 0}
+      fit = aggregate.pairwise_fitness(pairs)
+      return fit.value, {"votes": int(pairs.rater.size)}
+    stars = aggregate.Stars.from_rows(self.store.ratings(generation), n_items)
+    if stars.n_raters == 0:
+      return np.full(n_items, np.nan), {"votes": 0}
+    weights = aggregate.rater_weights(stars) if r.weight_raters else None
+    if r.aggregate == "zscore":
+      fit = aggregate.zscore_mean(stars, weights)
+    elif r.aggregate == "trimmed":
+      fit = aggregate.trimmed_mean(stars)
+    else:
+      fit = aggregate.mean_rating(stars, weights)
+    return fit.value, {"votes": int(stars.rater.size)}
+
+  def conclude_generation(self) -> dict[str, Any]:
+    """Phase ``rating`` -> next generation's ``render``: aggregate and tell."""
+    st = self.state
+    if st.phase != "rating":
+      raise SessionError(f"generation {st.generation} is not published yet")
+    g = st.generation
+    value, info = self.fitness(g)
+    unrated = sorted(set(range(self.population_size)) - set(self.rated_individuals(g)))
+    if unrated:
+      value, info["surrogate_r2"] = self._predict_unrated(g, value, unrated)
+    fit = jnp.asarray(value[: self.population_size], jnp.float32)
+    if st.ga_ready:
+      ga_state, _ = self.ga.tell(
+        self._generation_key(g, 3), st.population, fit, st.ga_state
+      )
+    else:
+      ga_state = self.ga.init(self._generation_key(g, 3), st.population, fit)
+    self._log(g, fitness=[float(x) for x in value], **info)
+    self._save(
+      dataclasses.replace(
+        st,
+        generation=g + 1,
+        phase="render",
+        fitness=fit,
+        ga_state=ga_state,
+        ga_ready=True,
+      )
+    )
+    return info
+
+  def _clip_scores(self, generation: int) -> dict[str, float]:
+    """Mean per-rater z-score of each rated population clip of ``generation``."""
+    rows = [
+      r for r in self.store.ratings(generation) if r.individual < self.population_size
+    ]
+    if not rows:
+      return {}
+    clip_ids = sorted({r.clip_id for r in rows})
+    index = {c: i for i, c in enumerate(clip_ids)}
+    as_items = [r._replace(individual=index[r.clip_id]) for r in rows]
+    stars = aggregate.Stars.from_rows(as_items, len(clip_ids))
+    fit = aggregate.zscore_mean(stars, aggregate.rater_weights(stars))
+    return {
+      c: float(v) for c, v in zip(clip_ids, fit.value, strict=True) if np.isfinite(v)
+    }
+
+  def _predict_unrated(
+    self, generation: int, value: np.ndarray, unrated: list[int]
+  ) -> tuple[np.ndarray, float]:
+    """Fills the fitness of ``unrated`` individuals with the surrogate's prediction
+    (the mean over their clips), fitted on every rated clip so far."""
+    xs, ys = [], []
+    for h in range(generation + 1):
+      scores = self._clip_scores(h)
+      images, ids = self._load_images(h)
+      keep = [i for i, c in enumerate(ids) if c in scores]
+      xs.append(images[keep])
+      ys.append([scores[ids[i]] for i in keep])
+    model = surrogate.Surrogate(self.config.surrogate.alpha)
+    r2 = model.fit(np.concatenate(xs), np.concatenate(ys))
+    images, _ = self._load_images(generation)
+    k = self.config.clips_per_individual
+    predicted = model.predict(images).reshape(self.population_size, k).mean(1)
+    value = np.array(value, np.float64)
+    value[unrated] = predicted[unrated]
+    return value, r2
+
+  def run(self, generations: int, stop: threading.Event | None = None) -> bool:
+    """Runs until ``generations`` generations are told; False if stopped first."""
+    while self.state.generation < generations:
+      if self.state.phase == "render":
+        self.start_generation()
+      if not self.wait(stop):
+        return False
+      self.conclude_generation()
+    return True
+
+  def _log(self, generation: int, **record: Any) -> None:
+    with open(os.path.join(self.workdir, "generations.jsonl"), "a") as f:
+      f.write(json.dumps({"generation": generation, **record}) + "\n")
+
+  def close(self) -> None:
+    self._checkpoints.close()
+    self.store.close()

@@ -1,0 +1,70 @@
+"""A surrogate reward: predicts a clip's rating from its mel image, to spare raters.
+
+Human ratings are the scarce resource of the GA. The surrogate is a ridge regression
+(scikit-learn) from a clip's spectral profile (the mean of its mel image over time,
+per mel band, plus the band-wise spread over time) to the clip's mean rating in
+per-rater z-score units; it is refitted on every rated clip so far, then predicts the
+fitness of individuals whose clips were not sent to raters. Its fit is reported as the
+cross-validated R^2 on the rated clips, so a surrogate that has learned nothing is
+visible as R^2 <= 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sklearn.linear_model
+import sklearn.model_selection
+
+
+def clip_features(images: np.ndarray) -> np.ndarray:
+  """``[N, frames, n_mels, 1]`` mel images -> ``[N, 2 n_mels]`` spectral profiles."""
+  images = np.asarray(images, np.float64)
+  if images.ndim != 4:
+    raise ValueError(f"images must be [N, frames, n_mels, 1], got {images.shape}")
+  x = images[..., 0]
+  return np.concatenate([x.mean(1), x.std(1)], axis=1)
+
+
+class Surrogate:
+  """Ridge regression from :func:`clip_features` to per-clip rating scores.
+
+  Args:
+    alpha: ridge penalty (features are standardised first).
+  """
+
+  def __init__(self, alpha: float = 10.0):
+    if alpha <= 0:
+      raise ValueError(f"alpha must be positive, got {alpha}")
+    self.alpha = alpha
+    self._model = None
+    self.num_examples = 0
+
+  def fit(self, images: np.ndarray, scores: np.ndarray) -> float:
+    """Fits on rated clips; returns the 5-fold cross-validated R^2 (NaN if < 10)."""
+    x = clip_features(images)
+    y = np.asarray(scores, np.float64)
+    if y.shape != (len(x),) or not np.all(np.isfinite(y)):
+      raise ValueError(f"scores must be {len(x)} finite numbers, got shape {y.shape}")
+    if len(y) < 2:
+      raise ValueError(f"the surrogate needs at least 2 rated clips, got {len(y)}")
+    self._model = self._pipeline().fit(x, y)
+    self.num_examples = len(y)
+    if len(y) < 10:
+      return float("nan")
+    folds = sklearn.model_selection.KFold(5, shuffle=True, random_state=0)
+    return float(
+      sklearn.model_selection.cross_val_score(
+        self._pipeline(), x, y, cv=folds, scoring="r2"
+      ).mean()
+    )
+
+  def predict(self, images: np.ndarray) -> np.ndarray:
+    if self._model is None:
+      raise RuntimeError("Surrogate.predict before fit")
+    return self._model.predict(clip_features(images))
+
+  def _pipeline(self):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), sklearn.linear_model.Ridge(self.alpha))

@@ -1,0 +1,127 @@
+"""The rating app of a human-in-the-loop GA session (Gradio).
+
+  python gradio_app.py --config=experiments/human_ga.py:runlocal --workdir=runs/live \
+      --port=7860 --admin_token=SECRET [--share] [--auth=user:password]
+
+A new session starts from ``--config`` in ``--workdir``; a workdir that already holds
+a session is resumed with the config it was started with (every stored rating, the
+same generation). The GA runs in a background thread and waits for ratings; raters
+use the page, scripts use the API (``/next_clip``, ``/rate``, ``/next_pair``,
+``/compare``, ``/status``, ``/admin``; see ``audiojax.evolve.app``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import ml_collections  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from audiojax import experiment, platform  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", None, "experiments/human_ga.py[:variant], for a new session."
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Session directory.", required=True)
+_PORT = flags.DEFINE_integer("port", 7860, "Port to serve on.")
+_HOST = flags.DEFINE_string("host", "127.0.0.1", "Interface (0.0.0.0 for a LAN).")
+_SHARE = flags.DEFINE_bool("share", False, "Ask Gradio for a public share link.")
+_AUTH = flags.DEFINE_multi_string("auth", [], "user:password pairs for the page.")
+_ADMIN_TOKEN = flags.DEFINE_string(
+  "admin_token",
+  os.environ.get("AUDIOJAX_ADMIN_TOKEN"),
+  "Secret for the admin tab (default $AUDIOJAX_ADMIN_TOKEN; unset: no admin).",
+)
+
+
+def session_config(workdir: str, config: ml_collections.ConfigDict | None):
+  """The config of the session in ``workdir`` (resumed), else ``config`` (new)."""
+  path = os.path.join(workdir, "config.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = ml_collections.ConfigDict(json.load(f))
+    if config is not None and config.to_json(sort_keys=True) != saved.to_json(
+      sort_keys=True
+    ):
+      logging.warning("%s holds a session: resuming it with its own config", workdir)
+    return saved
+  if config is None:
+    raise app.UsageError(f"{workdir} holds no session; give --config to start one")
+  return config
+
+
+def _parse_auth(pairs: list[str]) -> list[tuple[str, str]] | None:
+  out = []
+  for pair in pairs:
+    user, sep, password = pair.partition(":")
+    if not sep or not user or not password:
+      raise app.UsageError(f"--auth needs user:password, got {pair!r}")
+    out.append((user, password))
+  return out or None
+
+
+def main(argv):
+  del argv
+  platform.configure()
+  platform.quiet_library_logs()
+  from audiojax.evolve.app import RatingService, build_app
+  from audiojax.evolve.session import Session
+
+  workdir = _WORKDIR.value
+  config = session_config(workdir, _CONFIG.value)
+  os.makedirs(workdir, exist_ok=True)
+  experiment.save_config(config, workdir)
+  session = Session(config, workdir)
+  stop = threading.Event()
+
+  def run_session():
+    try:
+      session.run(config.generations, stop)
+    except Exception:  # The page stays up; the error is logged and shown.
+      logging.exception("the GA session failed")
+      session.store.set_meta("error", "the GA session failed; see the server log")
+
+  worker = threading.Thread(target=run_session, name="ga-session", daemon=True)
+  worker.start()
+  service = RatingService(
+    session.store,
+    session.population_size,
+    admin_token=_ADMIN_TOKEN.value,
+    export_dir=os.path.join(workdir, "exports"),
+  )
+  demo = build_app(
+    service,
+    title=config.get("name", "Rate the music"),
+    pairwise=config.ratings.mode == "pairwise",
+  )
+  demo.queue(default_concurrency_limit=None)
+  demo.launch(
+    server_name=_HOST.value,
+    server_port=_PORT.value,
+    share=_SHARE.value,
+    auth=_parse_auth(_AUTH.value),
+    allowed_paths=[os.path.abspath(session.clips_dir)],
+    prevent_thread_lock=True,
+    show_error=True,
+  )
+  url = f"http://{_HOST.value}:{_PORT.value}"
+  if _SHARE.value and not getattr(demo, "share_url", None):
+    print(
+      f"No share link (Gradio's share server is unreachable); serving on {url} only."
+    )
+  print(f"Rating app ready on {url}", flush=True)
+  try:
+    demo.block_thread()
+  finally:
+    stop.set()
+    worker.join(timeout=30)
+    session.close()
+
+
+if __name__ == "__main__":
+  app.run(main)
