@@ -179,7 +179,9 @@ class SimulatedPanel:
         if clip is None or clip.clip_id not in bright:
           del active[rater_id]
           continue
-        stars = active[rater_id].rate([clip.clip_id], np.array([bright[clip.clip_id]]))[0]
+        stars = active[rater_id].rate([clip.clip_id], np.array([bright[clip.clip_id]]))[
+          0
+        ]
         now = generation * 86400.0 + 5.0 * casts[rater_id]
         store.rate(rater_id, clip.clip_id, int(stars), now=now)
         casts[rater_id] += 1

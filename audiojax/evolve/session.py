@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from absl import logging
 
 from audiojax import audio as audio_lib
 from audiojax.data import ArraySource, pipeline
@@ -250,6 +251,10 @@ class Session:
     ``on_batch(start, images, audio)`` sees each batch as soon as it is ready.
     """
     n = genomes.shape[0]
+    if n == 0:
+      return np.zeros((0, *self.spec.image_shape), np.float32), np.zeros(
+        (0, self.spec.samples), np.float32
+      )
     k = self.config.clips_per_individual
     bs = self.config.sampling.batch_size
     slot = np.arange(n) % k
@@ -334,7 +339,7 @@ class Session:
     seeds = [s for _ in range(p) for s in range(k)]
     rated = set(self.rated_individuals(g))
     start = time.perf_counter()
-    images, audio = self.render(
+    images, _ = self.render(
       st.base_params,
       genomes,
       keys,
@@ -351,15 +356,12 @@ class Session:
     nb = self.config.base_clips
     base_ids = [_clip_id(g, "base", s) for s in range(nb)]
     base_keys = jax.random.split(jax.random.fold_in(self.root_key, 2), nb)
-    _, base_audio = self.render(
+    self.render(
       base_params,
       jnp.zeros((nb, self.genome.size)),
       base_keys,
       self._publish(g, base_ids, [p] * nb, list(range(nb))),
     )
-    published = [i for i, who in enumerate(individuals) if who in rated]
-    self._audio = {ids[i]: audio[i] for i in published}
-    self._audio.update(zip(base_ids, base_audio, strict=True))
     self._log(g, render_seconds=render_seconds, finetune_seconds=finetune_seconds)
     self._save(
       dataclasses.replace(
@@ -407,7 +409,9 @@ class Session:
     }
     batch_size = min(ft.batch_size, len(rows))
     task = loop.Task(
-      init_params=lambda _: params,
+      # A copy: the training step donates its state's buffers, and ``params`` (the
+      # previous base, maybe the loaded generator's) must outlive the fine-tune.
+      init_params=lambda _: jax.tree.map(jnp.copy, params),
       loss_fn=self._finetune_loss,
       train_data=pipeline.TrainIterator(
         ArraySource(arrays), batch_size, seed=self.config.seed + generation
@@ -433,7 +437,8 @@ class Session:
     """
     g, r = self.state.generation, self.config.ratings
     if self.panel is not None:
-      audio = getattr(self, "_audio", None) or self._reload_audio(g)
+      # The panel hears the published WAVs, as people do (also after a restart).
+      audio = self._reload_audio(g)
       if r.mode == "pairwise":
         self.panel.rate_pairs(
           self.store, g, audio, r.pairs_per_rater, seed=self.config.seed
@@ -475,6 +480,13 @@ class Session:
     if stars.n_raters == 0:
       return np.full(n_items, np.nan), {"votes": 0}
     weights = aggregate.rater_weights(stars) if r.weight_raters else None
+    if weights is not None and not np.any(weights > 0):
+      # No rater agrees with the others: there is no consensus to tell spam from,
+      # so every rater counts rather than nobody.
+      logging.warning(
+        "generation %d: raters do not agree; fitness unweighted", generation
+      )
+      weights = None
     if r.aggregate == "zscore":
       fit = aggregate.zscore_mean(stars, weights)
     elif r.aggregate == "trimmed":

@@ -164,7 +164,9 @@ class TrainedGenerator:
   train_seconds: float
 
 
-def train_generator(config: ml_collections.ConfigDict, workdir: str) -> TrainedGenerator:
+def train_generator(
+  config: ml_collections.ConfigDict, workdir: str
+) -> TrainedGenerator:
   """Trains the generator of ``config`` in ``workdir``, or resumes it there.
 
   A workdir whose run has finished is only restored, so this also loads a trained
@@ -214,7 +216,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains and evaluates the generator; returns the numbers of ``results.json``."""
   probe_logits, probe_embed, probe_results = _probe(config, workdir)
   trained = train_generator(config, workdir)
-  model, params, spec, train = trained.model, trained.params, trained.spec, trained.train
+  model, params, spec, train = (
+    trained.model,
+    trained.params,
+    trained.spec,
+    trained.train,
+  )
   test, _ = gen_data.load_split(
     config, config.eval_split, spec, trained.vocab, config.caption_length
   )
