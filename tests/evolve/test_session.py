@@ -116,8 +116,14 @@ def test_render_is_deterministic_and_batch_independent(
   genomes = s.genome.random_population(jax.random.key(3), 5, 0.5)
   keys = jax.random.split(jax.random.key(4), 5)
   img_a, audio_a = s.render(s.generator.params, genomes, keys)
+  img_again, audio_again = s.render(s.generator.params, genomes, keys)
+  np.testing.assert_array_equal(img_again, img_a)  # A resumed render republishes
+  np.testing.assert_array_equal(audio_again, audio_a)  # the very same clips.
+  # Another batch layout gives the same clips up to float rounding: XLA's CPU kernels
+  # may block a row differently at another position in the batch (1-ulp differences
+  # seen on an AMD EPYC), so bit-equality across layouts is not promised.
   img_b, _ = s.render(s.generator.params, genomes[2:], keys[2:])
-  np.testing.assert_array_equal(img_a[2:], img_b)
+  np.testing.assert_allclose(img_b, img_a[2:], rtol=1e-5, atol=1e-6)
   assert audio_a.shape == (5, s.spec.samples)
   assert np.abs(audio_a).max() <= 0.9 + 1e-6
   s.close()
