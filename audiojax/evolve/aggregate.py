@@ -23,10 +23,12 @@ the bootstrap in :mod:`audiojax.evolve.bootstrap`, all importable from here too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import scipy.stats
+from absl import logging
 
 # Names defined here before the module was split, re-exported (`as`) for importers.
 from audiojax.evolve.bootstrap import CI as CI
@@ -189,3 +191,55 @@ def rater_weights(
         new[r] = np.clip((corr - threshold) / (1 - threshold), 0.0, 1.0)
     weights = new
   return weights
+
+
+STAR_AGGREGATES = ("zscore", "mean", "trimmed")
+
+
+def generation_fitness(
+  ratings: Sequence[Any],
+  comparisons: Sequence[Any],
+  n_items: int,
+  *,
+  mode: str = "stars",
+  method: str = "zscore",
+  weight_raters: bool = True,
+) -> tuple[np.ndarray, dict[str, Any]]:
+  """One fitness per item from a generation's votes, as a session configures it.
+
+  Args:
+    ratings: star rows (``RatingStore.ratings(g)``), used when ``mode="stars"``.
+    comparisons: pairwise rows (``RatingStore.comparisons(g)``), ``mode="pairwise"``.
+    n_items: individuals (+ the base generator as the last item).
+    mode: ``"stars"`` or ``"pairwise"`` (Bradley-Terry).
+    method: star aggregate, one of :data:`STAR_AGGREGATES`.
+    weight_raters: weigh raters by :func:`rater_weights` (zscore and mean).
+
+  Returns:
+    ``[n_items]`` fitness (NaN without votes) and ``{"votes": count}``.
+  """
+  if mode == "pairwise":
+    pairs = Pairs.from_rows(comparisons, n_items)
+    if pairs.n_raters == 0:
+      return np.full(n_items, np.nan), {"votes": 0}
+    return pairwise_fitness(pairs).value, {"votes": int(pairs.rater.size)}
+  if mode != "stars":
+    raise ValueError(f"unknown ratings mode {mode!r}; valid: stars, pairwise")
+  if method not in STAR_AGGREGATES:
+    raise ValueError(f"unknown aggregate {method!r}; valid: {STAR_AGGREGATES}")
+  stars = Stars.from_rows(ratings, n_items)
+  if stars.n_raters == 0:
+    return np.full(n_items, np.nan), {"votes": 0}
+  weights = rater_weights(stars) if weight_raters else None
+  if weights is not None and not np.any(weights > 0):
+    # No rater agrees with the others: there is no consensus to tell spam from,
+    # so every rater counts rather than nobody.
+    logging.warning("raters do not agree; fitness unweighted")
+    weights = None
+  if method == "zscore":
+    fit = zscore_mean(stars, weights)
+  elif method == "trimmed":
+    fit = trimmed_mean(stars)
+  else:
+    fit = mean_rating(stars, weights)
+  return fit.value, {"votes": int(stars.rater.size)}

@@ -203,6 +203,31 @@ def new_rater_id() -> str:
   return f"rater-{uuid.uuid4().hex[:10]}"
 
 
+def progress_report(status: dict[str, Any]):
+  """The progress panel of a :meth:`RatingService.status`: a Markdown summary and
+  table, and the ``(generation, mean rating)`` frame the curve plots (generations
+  without ratings left out)."""
+  import pandas as pd
+
+  s, means = status, status["mean_rating_per_generation"]
+  lines = [
+    f"**Generation {s['generation']}** ({'paused' if s['paused'] else s['phase']}):"
+    f" {s['clips']} clips, {s['ratings']} ratings,"
+    f" at least {s['min_ratings_per_clip']} per clip.",
+    "",
+    "| generation | mean rating |",
+    "| --- | --- |",
+  ]
+  lines += [
+    f"| {g} | {'-' if m is None else f'{m:.2f}'} |" for g, m in enumerate(means)
+  ]
+  curve = pd.DataFrame(
+    [(g, m) for g, m in enumerate(means) if m is not None],
+    columns=["generation", "mean rating"],
+  )
+  return "\n".join(lines), curve
+
+
 def build_app(service: RatingService, *, title: str, pairwise: bool = False):
   """The Gradio page: rate (or compare), progress, admin. Returns ``gr.Blocks``."""
   import gradio as gr
@@ -236,21 +261,7 @@ def build_app(service: RatingService, *, title: str, pairwise: bool = False):
   def status():
     return service.status()
 
-  def progress():
-    s = service.status()
-    means = s["mean_rating_per_generation"]
-    lines = [
-      f"**Generation {s['generation']}** ({'paused' if s['paused'] else s['phase']}):"
-      f" {s['clips']} clips, {s['ratings']} ratings,"
-      f" at least {s['min_ratings_per_clip']} per clip.",
-      "",
-      "| generation | mean rating |",
-      "| --- | --- |",
-    ]
-    lines += [
-      f"| {g} | {'-' if m is None else f'{m:.2f}'} |" for g, m in enumerate(means)
-    ]
-    return "\n".join(lines)
+  progress = lambda: progress_report(service.status())
 
   locked = dict(interactive=False, value=None)
   with gr.Blocks(title=title, analytics_enabled=False) as demo:
@@ -336,8 +347,15 @@ def build_app(service: RatingService, *, title: str, pairwise: bool = False):
       )
     with gr.Tab("Progress"):
       board = gr.Markdown()
-      gr.Timer(2.0).tick(progress, None, board, api_visibility="private")
-      demo.load(progress, None, board, api_visibility="private")
+      curve = gr.LinePlot(
+        x="generation",
+        y="mean rating",
+        title="Mean rating per generation",
+        y_lim=[1, 5],
+        x_axis_format="d",
+      )
+      gr.Timer(2.0).tick(progress, None, [board, curve], api_visibility="private")
+      demo.load(progress, None, [board, curve], api_visibility="private")
     with gr.Tab("Admin"):
       token = gr.Textbox(label="Admin token", type="password")
       action = gr.Radio(list(ADMIN_ACTIONS), label="Action", value="advance")

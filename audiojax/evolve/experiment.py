@@ -99,7 +99,7 @@ def summarize(session: Session, generations: int) -> dict[str, Any]:
     audio = np.stack([audio_lib.load(c.file, sr=sr)[0] for c in clips])
     bright.append(float(raters.brightness(audio, sr).mean()))
     onsets.append(float(metrics.onset_peak_to_mean(audio, sr).mean()))
-    images, _ = session._load_images(g)
+    images, _ = session.load_images(g)
     change.append(metrics.frame_change(images))
   votes = [len(store.ratings(g)) + len(store.comparisons(g)) for g in gens]
   results = {

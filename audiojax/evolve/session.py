@@ -30,6 +30,11 @@ GA state, population, fitness and base params. Ratings live in SQLite
 (``WORKDIR/ratings.sqlite``) and are never rolled back. A process killed anywhere
 resumes from the last checkpoint: rendering is deterministic and publishing
 idempotent, so it republishes the same clips and finds every stored vote.
+
+The pieces live beside this loop: clip files in :mod:`audiojax.evolve.clips`,
+fine-tuning in :mod:`audiojax.evolve.finetune`, votes to fitness in
+:func:`audiojax.evolve.aggregate.generation_fitness`, the surrogate in
+:mod:`audiojax.evolve.surrogate`.
 """
 
 from __future__ import annotations
@@ -47,11 +52,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from absl import logging
 
 from audiojax import audio as audio_lib
-from audiojax.data import ArraySource, pipeline
-from audiojax.evolve import aggregate, raters, surrogate
+from audiojax.evolve import aggregate, clips, raters, surrogate
+from audiojax.evolve import finetune as finetune_lib
 from audiojax.evolve.ga import RatingGA
 from audiojax.evolve.genome import Genome
 from audiojax.evolve.ratings import RatingStore
@@ -59,7 +63,6 @@ from audiojax.generate import data as gen_data
 from audiojax.generate import diffusion, melimage
 from audiojax.generate import experiment as gen_experiment
 from audiojax.generate.unet import init_adapter
-from audiojax.train import loop
 from audiojax.train.checkpoint import Checkpointer
 
 PHASES = ("render", "rating")
@@ -82,11 +85,6 @@ class State:
   fitness: jax.Array  # [P] of the last told generation (NaN before any).
   ga_state: Any
   ga_ready: bool  # False until generation 0 has been told (evosax init).
-
-
-def _clip_id(generation: int, individual: int | str, slot: int) -> str:
-  who = individual if isinstance(individual, str) else f"i{individual:02d}"
-  return f"g{generation:03d}-{who}-s{slot}"
 
 
 class Session:
@@ -259,7 +257,7 @@ class Session:
     bs = self.config.sampling.batch_size
     slot = np.arange(n) % k
     cond = {name: v[slot] for name, v in self.conditions.items()}
-    images, clips = [], []
+    images, waves = [], []
     for start in range(0, n, bs):
       stop = min(start + bs, n)
       rows = np.minimum(np.arange(start, start + bs), n - 1)  # Pad with the last.
@@ -275,10 +273,10 @@ class Session:
       y = self._to_audio(img, self._generation_key(0, 7))
       img, y = np.asarray(img)[: stop - start], np.asarray(y)[: stop - start]
       images.append(img)
-      clips.append(y)
+      waves.append(y)
       if on_batch is not None:
         on_batch(start, img, y)
-    return np.concatenate(images), np.concatenate(clips)
+    return np.concatenate(images), np.concatenate(waves)
 
   def rated_individuals(self, generation: int) -> list[int]:
     """Individuals whose clips go to raters: all in generation 0 (the surrogate needs
@@ -298,21 +296,16 @@ class Session:
     seeds: list[int],
     publish: Callable[[int], bool] = lambda i: True,
   ) -> Callable[[int, np.ndarray, np.ndarray], None]:
-    directory = os.path.join(self.clips_dir, f"g{generation:03d}")
-    os.makedirs(directory, exist_ok=True)
-
-    def on_batch(start: int, images: np.ndarray, audio: np.ndarray) -> None:
-      for j in range(len(audio)):
-        i = start + j
-        if not publish(i):
-          continue
-        path = os.path.join(directory, f"{ids[i]}.wav")
-        tmp = f"{path}.tmp"
-        audio_lib.save(tmp, audio[j], self.spec.sample_rate, format="WAV")
-        os.replace(tmp, path)  # Raters never see half a file.
-        self.store.add_clip(ids[i], generation, individuals[i], seeds[i], path)
-
-    return on_batch
+    return clips.publisher(
+      self.store,
+      clips.generation_dir(self.clips_dir, generation),
+      self.spec.sample_rate,
+      generation,
+      ids,
+      individuals,
+      seeds,
+      publish,
+    )
 
   # One generation.
 
@@ -334,7 +327,7 @@ class Session:
     # numbers): clips differ only by adapter and base, so ratings compare those.
     slot_keys = jax.random.split(jax.random.fold_in(self.root_key, 1), k)
     keys = jnp.tile(slot_keys, p)
-    ids = [_clip_id(g, i, s) for i in range(p) for s in range(k)]
+    ids = [clips.clip_id(g, i, s) for i in range(p) for s in range(k)]
     individuals = [i for i in range(p) for _ in range(k)]
     seeds = [s for _ in range(p) for s in range(k)]
     rated = set(self.rated_individuals(g))
@@ -346,7 +339,7 @@ class Session:
       self._publish(g, ids, individuals, seeds, lambda i: individuals[i] in rated),
     )
     render_seconds = time.perf_counter() - start
-    self._save_images(g, images, ids)
+    clips.save_images(clips.generation_dir(self.clips_dir, g), images, ids)
 
     base_params, start = st.base_params, time.perf_counter()
     if g > 0 and self.config.finetune.enabled:
@@ -354,7 +347,7 @@ class Session:
     finetune_seconds = time.perf_counter() - start
 
     nb = self.config.base_clips
-    base_ids = [_clip_id(g, "base", s) for s in range(nb)]
+    base_ids = [clips.clip_id(g, "base", s) for s in range(nb)]
     base_keys = jax.random.split(jax.random.fold_in(self.root_key, 2), nb)
     self.render(
       base_params,
@@ -373,59 +366,35 @@ class Session:
       )
     )
 
-  def _save_images(self, generation: int, images: np.ndarray, ids: list[str]) -> None:
-    path = os.path.join(self.clips_dir, f"g{generation:03d}", "images.npz")
-    with open(f"{path}.tmp", "wb") as f:
-      np.savez(f, images=images, ids=np.asarray(ids))
-    os.replace(f"{path}.tmp", path)
-
-  def _load_images(self, generation: int) -> tuple[np.ndarray, list[str]]:
-    path = os.path.join(self.clips_dir, f"g{generation:03d}", "images.npz")
-    with np.load(path) as z:
-      return z["images"], [str(i) for i in z["ids"]]
+  def load_images(self, generation: int) -> tuple[np.ndarray, list[str]]:
+    """Mel images and clip ids of ``generation``'s whole population."""
+    return clips.load_images(clips.generation_dir(self.clips_dir, generation))
 
   def finetune(self, generation: int, params: Any, fitness: jax.Array) -> Any:
-    """Reward-weighted regression of the base toward ``generation``'s elite clips.
-
-    The ``finetune.elite`` fittest individuals' clips are the data, each weighted by
-    ``exp((f - f_max) / temperature)``; the loss is the generator's own (weighted)
-    objective, without adapter, so the base learns to make what the elite made.
-    """
+    """The base ``params`` fine-tuned toward ``generation``'s top-rated clips by
+    reward-weighted regression (:mod:`audiojax.evolve.finetune`)."""
     ft = self.config.finetune
-    f = np.asarray(fitness, np.float64)
-    order = [i for i in np.argsort(-np.nan_to_num(f, nan=-np.inf)) if np.isfinite(f[i])]
-    elite = order[: ft.elite]
-    if not elite:
+    images, _ = self.load_images(generation)
+    examples = finetune_lib.elite_examples(
+      images,
+      np.asarray(fitness),
+      self.conditions,
+      clips_per_individual=self.config.clips_per_individual,
+      elite=ft.elite,
+      temperature=ft.temperature,
+    )
+    if examples is None:
       return params
-    images, ids = self._load_images(generation)
-    k = self.config.clips_per_individual
-    rows = np.array([i * k + s for i in elite for s in range(k)])
-    weight = np.exp((f[[r // k for r in rows]] - f[elite[0]]) / ft.temperature)
-    slot = rows % k
-    arrays = {
-      "image": images[rows].astype(np.float32),
-      "weight": weight.astype(np.float32),
-      **{name: v[slot] for name, v in self.conditions.items()},
-    }
-    batch_size = min(ft.batch_size, len(rows))
-    task = loop.Task(
-      # A copy: the training step donates its state's buffers, and ``params`` (the
-      # previous base, maybe the loaded generator's) must outlive the fine-tune.
-      init_params=lambda _: jax.tree.map(jnp.copy, params),
+    return finetune_lib.finetune(
+      params,
+      examples,
       loss_fn=self._finetune_loss,
-      train_data=pipeline.TrainIterator(
-        ArraySource(arrays), batch_size, seed=self.config.seed + generation
-      ),
-    )
-    cfg = loop.LoopConfig(
-      total_steps=ft.steps,
-      log_every=ft.steps,
+      tx=self._finetune_tx,
+      steps=ft.steps,
+      batch_size=ft.batch_size,
       seed=self.config.seed + generation,
-      progress=False,
+      workdir=os.path.join(self.workdir, "finetune", f"g{generation:03d}"),
     )
-    workdir = os.path.join(self.workdir, "finetune", f"g{generation:03d}")
-    state, _ = loop.train(task, self._finetune_tx, cfg, workdir)
-    return state.params
 
   def wait(self, stop: threading.Event | None = None, poll: float = 0.2) -> bool:
     """Blocks until the current generation can be concluded; False if stopped.
@@ -468,32 +437,15 @@ class Session:
 
   def fitness(self, generation: int) -> tuple[np.ndarray, dict[str, Any]]:
     """Per-individual fitness of ``generation`` (index ``P`` is the base) + info."""
-    p, r = self.population_size, self.config.ratings
-    n_items = p + 1
-    if r.mode == "pairwise":
-      pairs = aggregate.Pairs.from_rows(self.store.comparisons(generation), n_items)
-      if pairs.n_raters == 0:
-        return np.full(n_items, np.nan), {"votes": 0}
-      fit = aggregate.pairwise_fitness(pairs)
-      return fit.value, {"votes": int(pairs.rater.size)}
-    stars = aggregate.Stars.from_rows(self.store.ratings(generation), n_items)
-    if stars.n_raters == 0:
-      return np.full(n_items, np.nan), {"votes": 0}
-    weights = aggregate.rater_weights(stars) if r.weight_raters else None
-    if weights is not None and not np.any(weights > 0):
-      # No rater agrees with the others: there is no consensus to tell spam from,
-      # so every rater counts rather than nobody.
-      logging.warning(
-        "generation %d: raters do not agree; fitness unweighted", generation
-      )
-      weights = None
-    if r.aggregate == "zscore":
-      fit = aggregate.zscore_mean(stars, weights)
-    elif r.aggregate == "trimmed":
-      fit = aggregate.trimmed_mean(stars)
-    else:
-      fit = aggregate.mean_rating(stars, weights)
-    return fit.value, {"votes": int(stars.rater.size)}
+    r = self.config.ratings
+    return aggregate.generation_fitness(
+      self.store.ratings(generation),
+      self.store.comparisons(generation) if r.mode == "pairwise" else (),
+      self.population_size + 1,
+      mode=r.mode,
+      method=r.aggregate,
+      weight_raters=r.weight_raters,
+    )
 
   def conclude_generation(self) -> dict[str, Any]:
     """Phase ``rating`` -> next generation's ``render``: aggregate and tell."""
@@ -525,22 +477,6 @@ class Session:
     )
     return info
 
-  def _clip_scores(self, generation: int) -> dict[str, float]:
-    """Mean per-rater z-score of each rated population clip of ``generation``."""
-    rows = [
-      r for r in self.store.ratings(generation) if r.individual < self.population_size
-    ]
-    if not rows:
-      return {}
-    clip_ids = sorted({r.clip_id for r in rows})
-    index = {c: i for i, c in enumerate(clip_ids)}
-    as_items = [r._replace(individual=index[r.clip_id]) for r in rows]
-    stars = aggregate.Stars.from_rows(as_items, len(clip_ids))
-    fit = aggregate.zscore_mean(stars, aggregate.rater_weights(stars))
-    return {
-      c: float(v) for c, v in zip(clip_ids, fit.value, strict=True) if np.isfinite(v)
-    }
-
   def _predict_unrated(
     self, generation: int, value: np.ndarray, unrated: list[int]
   ) -> tuple[np.ndarray, float]:
@@ -548,14 +484,14 @@ class Session:
     (the mean over their clips), fitted on every rated clip so far."""
     xs, ys = [], []
     for h in range(generation + 1):
-      scores = self._clip_scores(h)
-      images, ids = self._load_images(h)
+      scores = surrogate.clip_scores(self.store.ratings(h), self.population_size)
+      images, ids = self.load_images(h)
       keep = [i for i, c in enumerate(ids) if c in scores]
       xs.append(images[keep])
       ys.append([scores[ids[i]] for i in keep])
     model = surrogate.Surrogate(self.config.surrogate.alpha)
     r2 = model.fit(np.concatenate(xs), np.concatenate(ys))
-    images, _ = self._load_images(generation)
+    images, _ = self.load_images(generation)
     k = self.config.clips_per_individual
     predicted = model.predict(images).reshape(self.population_size, k).mean(1)
     value = np.array(value, np.float64)

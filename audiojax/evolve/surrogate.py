@@ -11,9 +11,14 @@ visible as R^2 <= 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import sklearn.linear_model
 import sklearn.model_selection
+
+from audiojax.evolve import aggregate
+from audiojax.evolve.rating_db import Rating
 
 
 def clip_features(images: np.ndarray) -> np.ndarray:
@@ -23,6 +28,23 @@ def clip_features(images: np.ndarray) -> np.ndarray:
     raise ValueError(f"images must be [N, frames, n_mels, 1], got {images.shape}")
   x = images[..., 0]
   return np.concatenate([x.mean(1), x.std(1)], axis=1)
+
+
+def clip_scores(rows: Sequence[Rating], population_size: int) -> dict[str, float]:
+  """The surrogate's targets: each rated population clip's mean per-rater z-score
+  (spam-guard rater weights), from one generation's star ``rows``; the base
+  generator's clips (individual ``population_size``) are left out."""
+  rows = [r for r in rows if r.individual < population_size]
+  if not rows:
+    return {}
+  clip_ids = sorted({r.clip_id for r in rows})
+  index = {c: i for i, c in enumerate(clip_ids)}
+  as_items = [r._replace(individual=index[r.clip_id]) for r in rows]
+  stars = aggregate.Stars.from_rows(as_items, len(clip_ids))
+  fit = aggregate.zscore_mean(stars, aggregate.rater_weights(stars))
+  return {
+    c: float(v) for c, v in zip(clip_ids, fit.value, strict=True) if np.isfinite(v)
+  }
 
 
 class Surrogate:

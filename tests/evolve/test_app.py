@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 from audiojax.evolve import session as session_lib
-from audiojax.evolve.app import AdminError, ClosedGeneration, NotReady, RatingService
+from audiojax.evolve.app import (
+  AdminError,
+  ClosedGeneration,
+  NotReady,
+  RatingService,
+  progress_report,
+)
 from audiojax.evolve.rating_errors import (
   DuplicateVote,
   InvalidRater,
@@ -124,6 +130,20 @@ def test_pairs_compare_clips_of_the_same_noise(service):
   with pytest.raises(RatingError):
     service.compare("dan", a, b, a)  # The same pair again.
   assert len(service.store.comparisons()) == 1
+
+
+def test_progress_panel_reports_generation_votes_and_the_rating_curve(service):
+  service.store.rate("ann", "g000-i00-s0", 2)  # Generation 0, before it closed.
+  service.store.rate("bob", "g000-i01-s0", 4)
+  service.store.rate("ann", "g000-i02-s0", 5)  # Individual 2 = P: the base, left out.
+  service.rate("ann", "g001-i00-s0", 5)
+  text, curve = progress_report(service.status())
+  assert "**Generation 1** (render): 6 clips, 1 ratings, at least 0 per clip." in text
+  assert "| 0 | 3.00 |" in text and "| 1 | 5.00 |" in text
+  assert curve.to_dict("list") == {"generation": [0, 1], "mean rating": [3.0, 5.0]}
+  service.store.set_meta(session_lib.META_GENERATION, "2")
+  text, curve = progress_report(service.status())
+  assert "| 2 | - |" in text and list(curve["generation"]) == [0, 1]
 
 
 # The live app, in a subprocess, driven by gradio_client.

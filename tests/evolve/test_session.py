@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from audiojax.evolve import clips
 from audiojax.evolve import experiment as ga_experiment
 from audiojax.evolve.session import Session, SessionError
 
@@ -94,7 +95,7 @@ def test_session_publishes_common_noise_clips_and_the_base(
   assert all(c.file.endswith(".wav") for c in clips)
   # Individual 0 of generation 0 is the base: the same params, adapter and noise
   # as the base clips would give the same image; other individuals differ.
-  images, ids = s._load_images(0)
+  images, ids = s.load_images(0)
   assert ids[:k] == ["g000-i00-s0", "g000-i00-s1"]
   assert not np.allclose(images[0], images[k])
   with pytest.raises(SessionError, match="already published"):
@@ -176,8 +177,7 @@ def test_finetune_moves_the_base_toward_the_top_rated_clips(
   images = np.full(shape, -0.6, np.float32)
   images[(p - 1) * k :] = 0.6
   ids = [f"g005-i{i:02d}-s{j}" for i in range(p) for j in range(k)]
-  (tmp_path / "clips" / "g005").mkdir(parents=True)
-  s._save_images(5, images, ids)
+  clips.save_images(str(tmp_path / "clips" / "g005"), images, ids)
   fitness = jnp.array([0.0] * (p - 1) + [2.0], jnp.float32)
 
   def mean_pixel(params):
