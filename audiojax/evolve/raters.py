@@ -119,6 +119,10 @@ def make_panel(
   noise: float = 0.5,
 ) -> list[Rater]:
   """A panel sharing one taste, with per-rater bias, and some unhelpful raters."""
+  if not (np.isfinite(target_hz) and target_hz > 0):
+    raise ValueError(f"target_hz must be a positive frequency, got {target_hz}")
+  if not (np.isfinite(width_octaves) and width_octaves > 0):
+    raise ValueError(f"width_octaves must be positive, got {width_octaves}")
   rng = np.random.default_rng(seed)
   panel = []
   for kind, n in (

@@ -22,7 +22,8 @@ training"), on our spectrogram generator. One generation ``g``:
    passes, or an admin advances; a paused session waits.
 6. **aggregate + tell** -- votes become one fitness per individual (per-rater
    z-scores or Bradley-Terry, rater weights against spam); individuals not sent to
-   raters (``surrogate.rated_fraction < 1``) get the surrogate's prediction.
+   raters (``surrogate.rated_fraction < 1``) get the surrogate's prediction (or,
+   with ``surrogate.predict=False``, NaN: failed evaluations the GA ranks last).
 
 Orbax checkpoints (``WORKDIR/session``) are written after publishing (phase
 ``rating``) and after telling (phase ``render`` of the next generation); they hold the
@@ -85,6 +86,28 @@ class State:
   fitness: jax.Array  # [P] of the last told generation (NaN before any).
   ga_state: Any
   ga_ready: bool  # False until generation 0 has been told (evosax init).
+
+
+def batch_plan(n: int, batch_size: int, first: int | None = None) -> list[tuple]:
+  """``(start, size)`` of the sampling batches that render ``n`` clips.
+
+  A first batch of ``first`` clips (default ``batch_size``) is published before the
+  rest renders, so raters of a new generation wait for ``first`` clips, not for a
+  whole batch; then batches of ``batch_size``. A remainder goes in ``first``-sized
+  batches when they pad fewer rows than one more ``batch_size`` batch. On this CPU
+  a clip costs the same at batch 1 to 8, so a small first batch is free there.
+  """
+  if batch_size < 1 or (first is not None and first < 1):
+    raise ValueError(f"batch sizes must be positive, got {batch_size}, {first}")
+  first = min(first or batch_size, batch_size)
+  plan, start = [(0, first)], first
+  while start < n:
+    rest = n - start
+    small = -(-rest // first) * first
+    size = batch_size if rest >= batch_size or small >= batch_size else first
+    plan.append((start, size))
+    start += size
+  return plan
 
 
 class Session:
@@ -245,7 +268,8 @@ class Session:
     """Images and audio of ``genomes[i]`` with ``keys[i]`` and the session's
     conditions (image ``i`` takes condition ``i % clips_per_individual``).
 
-    Batches are padded to ``sampling.batch_size`` (one compiled shape);
+    Batches follow :func:`batch_plan` (``sampling.first_batch_size``, then
+    ``sampling.batch_size``; at most two compiled shapes), padded with the last row;
     ``on_batch(start, images, audio)`` sees each batch as soon as it is ready.
     """
     n = genomes.shape[0]
@@ -254,11 +278,11 @@ class Session:
         (0, self.spec.samples), np.float32
       )
     k = self.config.clips_per_individual
-    bs = self.config.sampling.batch_size
+    sc = self.config.sampling
     slot = np.arange(n) % k
     cond = {name: v[slot] for name, v in self.conditions.items()}
     images, waves = [], []
-    for start in range(0, n, bs):
+    for start, bs in batch_plan(n, sc.batch_size, sc.get("first_batch_size")):
       stop = min(start + bs, n)
       rows = np.minimum(np.arange(start, start + bs), n - 1)  # Pad with the last.
       take = lambda a, rows=rows: jnp.asarray(a)[rows]
@@ -455,8 +479,11 @@ class Session:
     g = st.generation
     value, info = self.fitness(g)
     unrated = sorted(set(range(self.population_size)) - set(self.rated_individuals(g)))
-    if unrated:
+    if unrated and self.config.surrogate.get("predict", True):
       value, info["surrogate_r2"] = self._predict_unrated(g, value, unrated)
+    elif unrated:  # The ablation: unrated individuals are failed evaluations.
+      value = np.array(value, np.float64)
+      value[unrated] = np.nan
     fit = jnp.asarray(value[: self.population_size], jnp.float32)
     if st.ga_ready:
       ga_state, _ = self.ga.tell(

@@ -54,3 +54,9 @@ def test_pairwise_choice_follows_the_taste():
   assert wins >= 45
   with pytest.raises(ValueError, match="valid: honest"):
     raters.Rater("q", kind="troll")
+
+
+@pytest.mark.parametrize("target", [float("nan"), 0.0, -100.0])
+def test_a_panel_without_a_real_target_is_refused(target):
+  with pytest.raises(ValueError, match="target_hz"):
+    raters.make_panel(0, honest=2, target_hz=target)

@@ -9,6 +9,7 @@ import pytest
 
 from audiojax.evolve import clips
 from audiojax.evolve import experiment as ga_experiment
+from audiojax.evolve import session as session_lib
 from audiojax.evolve.session import Session, SessionError
 
 from .conftest import ga_config
@@ -123,6 +124,7 @@ def test_render_is_deterministic_and_batch_independent(
   # Another batch layout gives the same clips up to float rounding: XLA's CPU kernels
   # may block a row differently at another position in the batch (1-ulp differences
   # seen on an AMD EPYC), so bit-equality across layouts is not promised.
+  s.config.sampling.first_batch_size = 1  # Batches [1, 4] instead of [4].
   img_b, _ = s.render(s.generator.params, genomes[2:], keys[2:])
   np.testing.assert_allclose(img_b, img_a[2:], rtol=1e-5, atol=1e-6)
   assert audio_a.shape == (5, s.spec.samples)
@@ -147,6 +149,23 @@ def test_surrogate_rates_the_unpublished_half(
     json.loads(x) for x in (tmp_path / "generations.jsonl").read_text().split("\n") if x
   ]
   assert any("surrogate_r2" in r for r in log if r["generation"] == 1)
+  s.close()
+
+
+def test_halfrated_control_leaves_the_unrated_half_unevaluated(
+  tmp_path, tiny_generator, generator_dir, data_dir
+):
+  config = ga_config("tiny,halfrated", data_dir, generator_dir)
+  s = _session(config, tmp_path, tiny_generator)
+  assert s.run(3)
+  p = config.ga.population_size
+  rated = s.rated_individuals(2)
+  fitness = np.asarray(s.state.fitness)  # Generation 2's, as told.
+  assert np.isfinite(fitness[rated]).all()
+  assert np.isnan(np.delete(fitness, rated)).all() and len(rated) == p // 2
+  # The GA still asks a finite population after failed evaluations.
+  population, _ = s.ga.ask(jax.random.key(0), s.state.ga_state)
+  assert np.isfinite(np.asarray(population)).all()
   s.close()
 
 
@@ -193,3 +212,27 @@ def test_finetune_moves_the_base_toward_the_top_rated_clips(
   # The fine-tune is a run of the shared loop: resumable, logged.
   assert (tmp_path / "finetune" / "g005" / "metrics.jsonl").exists()
   s.close()
+
+
+@pytest.mark.parametrize(
+  "n, size, first, sizes",
+  [
+    (32, 8, None, [8, 8, 8, 8]),  # The plain plan.
+    (30, 8, None, [8, 8, 8, 8]),  # The last batch padded.
+    (8, 8, 2, [2, 2, 2, 2]),  # A remainder of 6 in batches of 2, not one of 8.
+    (32, 8, 2, [2, 8, 8, 8, 2, 2, 2]),
+    (17, 8, 4, [4, 8, 8]),  # 5 left: 8 rows either way, one call.
+    (13, 8, 4, [4, 8, 4]),  # 1 left: one batch of 4.
+    (12, 8, 3, [3, 8, 3]),
+    (1, 8, 2, [2]),
+    (5, 4, 9, [4, 4]),  # first is capped at batch_size.
+  ],
+)
+def test_batch_plan_covers_every_clip_with_two_shapes(n, size, first, sizes):
+  plan = session_lib.batch_plan(n, size, first)
+  assert [s for _, s in plan] == sizes
+  starts = [s for s, _ in plan]
+  assert starts == list(np.cumsum([0] + sizes[:-1]))
+  assert starts[-1] < n <= starts[-1] + sizes[-1]
+  with pytest.raises(ValueError, match="positive"):
+    session_lib.batch_plan(n, 0)
