@@ -102,7 +102,7 @@ def main(argv):
   )
   demo = build_app(
     service,
-    title=config.get("name", "Rate the music"),
+    title=config.get("app_title") or "Rate the music",
     pairwise=config.ratings.mode == "pairwise",
   )
   demo.queue(default_concurrency_limit=None)

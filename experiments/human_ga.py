@@ -35,6 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.kind = "human_ga"
   c.name = "human-in-the-loop GA (simulated panel)"
+  c.app_title = "Rate the music: which clips do you like?"  # The raters' page.
   c.seed = 0
   c.generator = music_generator.get_config(
     "tiny" if tiny else "runlocal" if "runlocal" in variants else ""

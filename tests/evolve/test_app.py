@@ -356,6 +356,7 @@ def test_rater_page_screenshot_shows_player_and_rating(
 
   pixels = np.asarray(Image.open(png).convert("L"), np.float32)
   assert pixels.shape == (1300, 1000) and pixels.std() > 5  # Not a blank page.
+  assert "Rate the music: which clips do you like?" in dom  # The raters' title.
   assert "Rating (1 = dislike, 5 = love)" in dom  # The rating control...
   assert "Submit rating" in dom and "Next clip" in dom
   assert 'data-testid="audio"' in dom or "audio" in dom.lower()  # ...and the player.
