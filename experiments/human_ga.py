@@ -44,7 +44,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.generator_workdir = ml_collections.config_dict.placeholder(str)
   c.clip_frames = 0  # 0: the generator's (64 frames = 2 s); 160 frames = 5.1 s.
   # A new generation opens to raters after its first 2 clips, not a batch of 8
-  # (session.batch_plan); on this CPU a clip costs the same at batch 1 to 8.
+  # (render.batch_plan); on this CPU a clip costs the same at batch 1 to 8.
   c.sampling = ml_collections.ConfigDict(
     dict(steps=20, guidance=3.0, eta=0.0, batch_size=8, first_batch_size=2)
   )

@@ -41,11 +41,11 @@ fine-tuning in :mod:`audiojax.evolve.finetune`, votes to fitness in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -57,11 +57,12 @@ import optax
 from audiojax import audio as audio_lib
 from audiojax.evolve import aggregate, clips, raters, surrogate
 from audiojax.evolve import finetune as finetune_lib
+from audiojax.evolve import render as render_lib
 from audiojax.evolve.ga import RatingGA
 from audiojax.evolve.genome import Genome
 from audiojax.evolve.ratings import RatingStore
 from audiojax.generate import data as gen_data
-from audiojax.generate import diffusion, melimage
+from audiojax.generate import diffusion
 from audiojax.generate import experiment as gen_experiment
 from audiojax.generate.unet import init_adapter
 from audiojax.train.checkpoint import Checkpointer
@@ -86,28 +87,6 @@ class State:
   fitness: jax.Array  # [P] of the last told generation (NaN before any).
   ga_state: Any
   ga_ready: bool  # False until generation 0 has been told (evosax init).
-
-
-def batch_plan(n: int, batch_size: int, first: int | None = None) -> list[tuple]:
-  """``(start, size)`` of the sampling batches that render ``n`` clips.
-
-  A first batch of ``first`` clips (default ``batch_size``) is published before the
-  rest renders, so raters of a new generation wait for ``first`` clips, not for a
-  whole batch; then batches of ``batch_size``. A remainder goes in ``first``-sized
-  batches when they pad fewer rows than one more ``batch_size`` batch. On this CPU
-  a clip costs the same at batch 1 to 8, so a small first batch is free there.
-  """
-  if batch_size < 1 or (first is not None and first < 1):
-    raise ValueError(f"batch sizes must be positive, got {batch_size}, {first}")
-  first = min(first or batch_size, batch_size)
-  plan, start = [(0, first)], first
-  while start < n:
-    rest = n - start
-    small = -(-rest // first) * first
-    size = batch_size if rest >= batch_size or small >= batch_size else first
-    plan.append((start, size))
-    start += size
-  return plan
 
 
 class Session:
@@ -139,7 +118,7 @@ class Session:
     frames = config.get("clip_frames") or generator.spec.frames
     self.spec = dataclasses.replace(generator.spec, frames=frames)
     self.model = generator.model
-    self.sampler = gen_experiment.make_sampler(
+    sampler = gen_experiment.make_sampler(
       config.generator, self.model, self.spec, config.sampling
     )
     self.genome = Genome(init_adapter(self.model, (1, *self.spec.image_shape)))
@@ -159,7 +138,14 @@ class Session:
     self.panel = panel
     self.root_key = jax.random.key(config.seed)
     self.conditions = self._pick_conditions()
-    self._to_audio = jax.jit(lambda img, k: melimage.image_to_audio(img, self.spec, k))
+    self.renderer = render_lib.Renderer(
+      sampler,
+      self.genome,
+      self.spec,
+      self.conditions,
+      config.sampling,
+      audio_key=self._generation_key(0, 7),
+    )
     self._finetune_tx = optax.adam(config.finetune.learning_rate)
     self._finetune_loss = gen_experiment.make_loss_fn(
       diffusion.OBJECTIVES.get(config.generator.objective)(),
@@ -258,49 +244,10 @@ class Session:
 
   # Rendering.
 
-  def render(
-    self,
-    params: Any,
-    genomes: jax.Array,
-    keys: jax.Array,
-    on_batch: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
-  ) -> tuple[np.ndarray, np.ndarray]:
-    """Images and audio of ``genomes[i]`` with ``keys[i]`` and the session's
-    conditions (image ``i`` takes condition ``i % clips_per_individual``).
-
-    Batches follow :func:`batch_plan` (``sampling.first_batch_size``, then
-    ``sampling.batch_size``; at most two compiled shapes), padded with the last row;
-    ``on_batch(start, images, audio)`` sees each batch as soon as it is ready.
-    """
-    n = genomes.shape[0]
-    if n == 0:
-      return np.zeros((0, *self.spec.image_shape), np.float32), np.zeros(
-        (0, self.spec.samples), np.float32
-      )
-    k = self.config.clips_per_individual
-    sc = self.config.sampling
-    slot = np.arange(n) % k
-    cond = {name: v[slot] for name, v in self.conditions.items()}
-    images, waves = [], []
-    for start, bs in batch_plan(n, sc.batch_size, sc.get("first_batch_size")):
-      stop = min(start + bs, n)
-      rows = np.minimum(np.arange(start, start + bs), n - 1)  # Pad with the last.
-      take = lambda a, rows=rows: jnp.asarray(a)[rows]
-      adapters = self.genome.to_adapters(take(genomes))
-      img = self.sampler.sample_with_keys(
-        params,
-        {name: take(jnp.asarray(v)) for name, v in cond.items()},
-        take(keys),
-        adapters,
-        adapter_per_image=True,
-      )
-      y = self._to_audio(img, self._generation_key(0, 7))
-      img, y = np.asarray(img)[: stop - start], np.asarray(y)[: stop - start]
-      images.append(img)
-      waves.append(y)
-      if on_batch is not None:
-        on_batch(start, img, y)
-    return np.concatenate(images), np.concatenate(waves)
+  def render(self, params: Any, genomes: jax.Array, keys: jax.Array, on_batch=None):
+    """``(images, audio)`` of ``genomes[i]`` with ``keys[i]`` and the session's
+    conditions (:class:`audiojax.evolve.render.Renderer`)."""
+    return self.renderer(params, genomes, keys, on_batch)
 
   def rated_individuals(self, generation: int) -> list[int]:
     """Individuals whose clips go to raters: all in generation 0 (the surrogate needs
@@ -311,25 +258,6 @@ class Session:
     n = max(2, int(round(fraction * p)))
     rng = np.random.default_rng([self.config.seed, generation, 5])
     return sorted(int(i) for i in rng.choice(p, n, replace=False))
-
-  def _publish(
-    self,
-    generation: int,
-    ids: list[str],
-    individuals: list[int],
-    seeds: list[int],
-    publish: Callable[[int], bool] = lambda i: True,
-  ) -> Callable[[int, np.ndarray, np.ndarray], None]:
-    return clips.publisher(
-      self.store,
-      clips.generation_dir(self.clips_dir, generation),
-      self.spec.sample_rate,
-      generation,
-      ids,
-      individuals,
-      seeds,
-      publish,
-    )
 
   # One generation.
 
@@ -355,15 +283,19 @@ class Session:
     individuals = [i for i in range(p) for _ in range(k)]
     seeds = [s for _ in range(p) for s in range(k)]
     rated = set(self.rated_individuals(g))
+    directory = clips.generation_dir(self.clips_dir, g)
+    publisher = functools.partial(
+      clips.publisher, self.store, directory, self.spec.sample_rate, g
+    )
     start = time.perf_counter()
     images, _ = self.render(
       st.base_params,
       genomes,
       keys,
-      self._publish(g, ids, individuals, seeds, lambda i: individuals[i] in rated),
+      publisher(ids, individuals, seeds, lambda i: individuals[i] in rated),
     )
     render_seconds = time.perf_counter() - start
-    clips.save_images(clips.generation_dir(self.clips_dir, g), images, ids)
+    clips.save_images(directory, images, ids)
 
     base_params, start = st.base_params, time.perf_counter()
     if g > 0 and self.config.finetune.enabled:
@@ -377,7 +309,7 @@ class Session:
       base_params,
       jnp.zeros((nb, self.genome.size)),
       base_keys,
-      self._publish(g, base_ids, [p] * nb, list(range(nb))),
+      publisher(base_ids, [p] * nb, list(range(nb))),
     )
     self._log(g, render_seconds=render_seconds, finetune_seconds=finetune_seconds)
     self._save(
@@ -480,7 +412,14 @@ class Session:
     value, info = self.fitness(g)
     unrated = sorted(set(range(self.population_size)) - set(self.rated_individuals(g)))
     if unrated and self.config.surrogate.get("predict", True):
-      value, info["surrogate_r2"] = self._predict_unrated(g, value, unrated)
+      history = [(self.store.ratings(h), *self.load_images(h)) for h in range(g + 1)]
+      value, info["surrogate_r2"] = surrogate.fill_unrated(
+        history,
+        value,
+        unrated,
+        population_size=self.population_size,
+        alpha=self.config.surrogate.alpha,
+      )
     elif unrated:  # The ablation: unrated individuals are failed evaluations.
       value = np.array(value, np.float64)
       value[unrated] = np.nan
@@ -503,27 +442,6 @@ class Session:
       )
     )
     return info
-
-  def _predict_unrated(
-    self, generation: int, value: np.ndarray, unrated: list[int]
-  ) -> tuple[np.ndarray, float]:
-    """Fills the fitness of ``unrated`` individuals with the surrogate's prediction
-    (the mean over their clips), fitted on every rated clip so far."""
-    xs, ys = [], []
-    for h in range(generation + 1):
-      scores = surrogate.clip_scores(self.store.ratings(h), self.population_size)
-      images, ids = self.load_images(h)
-      keep = [i for i, c in enumerate(ids) if c in scores]
-      xs.append(images[keep])
-      ys.append([scores[ids[i]] for i in keep])
-    model = surrogate.Surrogate(self.config.surrogate.alpha)
-    r2 = model.fit(np.concatenate(xs), np.concatenate(ys))
-    images, _ = self.load_images(generation)
-    k = self.config.clips_per_individual
-    predicted = model.predict(images).reshape(self.population_size, k).mean(1)
-    value = np.array(value, np.float64)
-    value[unrated] = predicted[unrated]
-    return value, r2
 
   def run(self, generations: int, stop: threading.Event | None = None) -> bool:
     """Runs until ``generations`` generations are told; False if stopped first."""

@@ -90,3 +90,40 @@ class Surrogate:
     from sklearn.preprocessing import StandardScaler
 
     return make_pipeline(StandardScaler(), sklearn.linear_model.Ridge(self.alpha))
+
+
+def fill_unrated(
+  history: Sequence[tuple[Sequence[Rating], np.ndarray, Sequence[str]]],
+  value: np.ndarray,
+  unrated: Sequence[int],
+  *,
+  population_size: int,
+  alpha: float = 10.0,
+) -> tuple[np.ndarray, float]:
+  """Fills the fitness of ``unrated`` individuals with the surrogate's prediction.
+
+  Args:
+    history: per generation so far, ``(star rows, mel images, clip ids)`` of its
+      population; the last entry is the generation to fill. The surrogate is fitted
+      on every rated population clip in it.
+    value: the generation's fitness per item (rated individuals filled in).
+    unrated: the individuals to predict (the mean over their clips).
+    population_size: ``P``; images are individual-major, ``k`` clips each.
+    alpha: the ridge penalty.
+
+  Returns:
+    The filled copy of ``value`` and the surrogate's cross-validated R^2.
+  """
+  xs, ys = [], []
+  for rows, images, ids in history:
+    scores = clip_scores(rows, population_size)
+    keep = [i for i, c in enumerate(ids) if c in scores]
+    xs.append(images[keep])
+    ys.append([scores[ids[i]] for i in keep])
+  model = Surrogate(alpha)
+  r2 = model.fit(np.concatenate(xs), np.concatenate(ys))
+  images = history[-1][1]
+  predicted = model.predict(images).reshape(population_size, -1).mean(1)
+  value = np.array(value, np.float64)
+  value[list(unrated)] = predicted[list(unrated)]
+  return value, r2

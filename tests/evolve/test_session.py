@@ -9,7 +9,7 @@ import pytest
 
 from audiojax.evolve import clips
 from audiojax.evolve import experiment as ga_experiment
-from audiojax.evolve import session as session_lib
+from audiojax.evolve import render as render_lib
 from audiojax.evolve.session import Session, SessionError
 
 from .conftest import ga_config
@@ -229,10 +229,10 @@ def test_finetune_moves_the_base_toward_the_top_rated_clips(
   ],
 )
 def test_batch_plan_covers_every_clip_with_two_shapes(n, size, first, sizes):
-  plan = session_lib.batch_plan(n, size, first)
+  plan = render_lib.batch_plan(n, size, first)
   assert [s for _, s in plan] == sizes
   starts = [s for s, _ in plan]
   assert starts == list(np.cumsum([0] + sizes[:-1]))
   assert starts[-1] < n <= starts[-1] + sizes[-1]
   with pytest.raises(ValueError, match="positive"):
-    session_lib.batch_plan(n, 0)
+    render_lib.batch_plan(n, 0)
