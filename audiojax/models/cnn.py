@@ -11,6 +11,9 @@ departures that the rest of the library relies on:
 * Max pooling by strided slices instead of ``flax.linen.max_pool``: the same values
   and gradients, but JAX's CPU backward pass through ``reduce_window`` is about 2x
   slower (see :func:`max_pool`).
+
+The dropout and linear head, :meth:`~audiojax.models.backbone.Backbone.embed` and
+the input check are shared with the other backbones in :mod:`audiojax.models.backbone`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from audiojax.models.backbone import Backbone, apply_head, check_input
 
 
 def max_pool(x: jax.Array, window: Sequence[int]) -> jax.Array:
@@ -59,21 +64,14 @@ def max_pool(x: jax.Array, window: Sequence[int]) -> jax.Array:
   return x
 
 
-def check_input(x: jax.Array, rank: int, layout: str, model: str) -> None:
-  """Raises ValueError unless ``x`` is a float array of the given rank."""
-  if x.ndim != rank or not jnp.issubdtype(x.dtype, jnp.floating):
-    raise ValueError(
-      f"{model} expects a float {layout} array, got {x.dtype} of shape {x.shape}"
-    )
-
-
-class MelCNN(nn.Module):
+class MelCNN(Backbone):
   """Conv blocks over a log-mel spectrogram, global average pool, linear head.
 
   Input ``[batch, frames, n_mels]`` (time-major, e.g. 126 frames x 64 mels for 2 s
   at 16 kHz with hop 256); a channel axis is added inside. Each block is
   ``convs_per_block`` x (3x3 conv, GroupNorm, activation) then a 2x2 max pool, so
-  every block halves both axes (odd sizes are cropped).
+  every block halves both axes (odd sizes are cropped). The embedding
+  (:meth:`embed`) is the global average ``[batch, channels[-1]]``.
 
   Attributes:
     num_classes: size of the logits.
@@ -84,11 +82,9 @@ class MelCNN(nn.Module):
     activation: nonlinearity after each norm.
   """
 
-  num_classes: int
   channels: Sequence[int] = (32, 64, 128, 256)
   convs_per_block: int = 1
   norm_groups: int = 8
-  dropout_rate: float = 0.2
   activation: Callable[[jax.Array], jax.Array] = nn.relu
 
   @nn.compact
@@ -113,14 +109,7 @@ class MelCNN(nn.Module):
         h = self.activation(h)
       h = max_pool(h, (2, 2))
     embedding = h.mean(axis=(1, 2))
-    if return_embedding:
-      return embedding
-    h = nn.Dropout(self.dropout_rate, deterministic=not train)(embedding)
-    return nn.Dense(self.num_classes, name="head")(h)
-
-  def embed(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    """The penultimate features ``[batch, channels[-1]]`` (before dropout and head)."""
-    return self(x, train=train, return_embedding=True)
+    return apply_head(self, embedding, train=train, return_embedding=return_embedding)
 
 
 mel_cnn = functools.partial(MelCNN)

@@ -5,7 +5,9 @@ M5 is a wide first convolution (kernel 80, stride 4: a learned filterbank with a
 receptive field at 16 kHz) followed by three conv/pool blocks of kernel 3, with
 4x max pooling after every conv, global average pooling and a linear head. As in
 :mod:`audiojax.models.cnn`, GroupNorm stands in for the paper's BatchNorm (params
-stay one stateless pytree) and pooling is :func:`audiojax.models.cnn.max_pool`.
+stay one stateless pytree) and pooling is :func:`audiojax.models.cnn.max_pool`; the
+dropout and linear head, :meth:`~audiojax.models.backbone.Backbone.embed` and the
+input check come from :mod:`audiojax.models.backbone`.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
-from audiojax.models.cnn import check_input, max_pool
+from audiojax.models.backbone import Backbone, apply_head, check_input
+from audiojax.models.cnn import max_pool
 
 
-class M5(nn.Module):
+class M5(Backbone):
   """The M5 raw-waveform classifier.
 
   Input ``[batch, samples, 1]`` (waveform in [-1, 1], e.g. 32000 samples for 2 s at
   16 kHz). With the defaults the time axis shrinks by 4 (stride) x 4^4 (pools) =
-  1024, so 32000 samples leave 31 frames for the global pool.
+  1024, so 32000 samples leave 31 frames for the global pool. The embedding
+  (:meth:`embed`) is that global average ``[batch, channels[-1]]``.
 
   Attributes:
     num_classes: size of the logits.
@@ -38,14 +42,12 @@ class M5(nn.Module):
     dropout_rate: dropout before the head, active only with ``train=True``.
   """
 
-  num_classes: int
   channels: Sequence[int] = (128, 128, 256, 512)
   first_kernel: int = 80
   first_stride: int = 4
   kernel: int = 3
   pool: int = 4
   norm_groups: int = 8
-  dropout_rate: float = 0.2
 
   @nn.compact
   def __call__(
@@ -76,14 +78,7 @@ class M5(nn.Module):
       h = nn.relu(h)
       h = max_pool(h, (self.pool,))
     embedding = h.mean(axis=1)
-    if return_embedding:
-      return embedding
-    h = nn.Dropout(self.dropout_rate, deterministic=not train)(embedding)
-    return nn.Dense(self.num_classes, name="head")(h)
-
-  def embed(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    """The penultimate features ``[batch, channels[-1]]`` (before dropout and head)."""
-    return self(x, train=train, return_embedding=True)
+    return apply_head(self, embedding, train=train, return_embedding=return_embedding)
 
 
 raw_m5 = functools.partial(M5)

@@ -7,7 +7,9 @@ added, and pre-LN transformer blocks (attention and MLP, each with a residual) e
 the tokens; the head reads the CLS token or the mean of the patch tokens. Unlike AST,
 patches do not overlap (4-6x fewer tokens, which is what makes it trainable on a CPU)
 and there is no ImageNet initialisation. A LayerNorm on the patch embeddings makes
-the model insensitive to the input's scale (dB or natural log).
+the model insensitive to the input's scale (dB or natural log). The dropout and
+linear head, :meth:`~audiojax.models.backbone.Backbone.embed` and the input check
+come from :mod:`audiojax.models.backbone`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from audiojax.models.cnn import check_input
+from audiojax.models.backbone import Backbone, apply_head, check_input
 
 
 class EncoderBlock(nn.Module):
@@ -49,13 +51,14 @@ class EncoderBlock(nn.Module):
     return x + drop(h)
 
 
-class PatchTransformer(nn.Module):
+class PatchTransformer(Backbone):
   """AST-like classifier on non-overlapping spectrogram patches.
 
   Input ``[batch, frames, n_mels]``; frames and mels are cropped to whole patches
   (126 x 64 with 16 x 16 patches gives 7 x 4 = 28 tokens). The positional embedding
   is created at init for the input's number of patches; applying the params to a
-  different patch grid raises a ValueError.
+  different patch grid raises a ValueError. The embedding (:meth:`embed`) is the
+  CLS token or the patch mean after the final LayerNorm, ``[batch, dim]``.
 
   Attributes:
     num_classes: size of the logits.
@@ -69,13 +72,13 @@ class PatchTransformer(nn.Module):
     pool: ``"cls"`` (read the CLS token) or ``"mean"`` (average the patch tokens).
   """
 
-  num_classes: int
+  # Overrides the base default; as a redeclared field it keeps the base's position.
+  dropout_rate: float = 0.1
   patch_size: Sequence[int] = (16, 16)
   dim: int = 192
   depth: int = 4
   num_heads: int = 3
   mlp_ratio: int = 4
-  dropout_rate: float = 0.1
   pool: str = "cls"
 
   @nn.compact
@@ -122,14 +125,7 @@ class PatchTransformer(nn.Module):
       )(h, train=train)
     h = nn.LayerNorm(name="norm")(h)
     embedding = h[:, 0] if self.pool == "cls" else h[:, 1:].mean(axis=1)
-    if return_embedding:
-      return embedding
-    h = nn.Dropout(self.dropout_rate, deterministic=not train)(embedding)
-    return nn.Dense(self.num_classes, name="head")(h)
-
-  def embed(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    """The penultimate features ``[batch, dim]`` (after the final LayerNorm)."""
-    return self(x, train=train, return_embedding=True)
+    return apply_head(self, embedding, train=train, return_embedding=return_embedding)
 
 
 patch_transformer = functools.partial(PatchTransformer)

@@ -108,6 +108,50 @@ def test_registry_entries_build_modules(name):
   assert MODELS.get(name)(num_classes=3, dropout_rate=0.0).dropout_rate == 0.0
 
 
+@jax.jit
+def _head_probe_inputs():
+  """Small inputs that every registered variant, tiny or full size, accepts."""
+  key = jax.random.key(1)
+  return jax.random.normal(key, (2, 32, 16)), jax.random.normal(key, (2, 4096, 1))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_backbone_ends_in_a_top_level_dense_head_on_its_embedding(name):
+  # The shared tail (audiojax.models.backbone): a Dense named "head" of the model
+  # itself (checkpoints are keyed by params["head"]) whose input is embed(x).
+  model = MODELS.get(name)(NUM_CLASSES)
+  mel, wave = _head_probe_inputs()
+  x = wave if name.startswith("raw_m5") else mel
+  # Type and path of every module named "head", and its input, seen while tracing.
+  heads, head_inputs = [], []
+
+  def record_head(next_fun, args, kwargs, context):
+    if context.module.name == "head":
+      heads.append((type(context.module), context.module.path))
+      head_inputs.append(args[0])
+    return next_fun(*args, **kwargs)
+
+  def run(x):
+    head_inputs.clear()
+    params = model.init(jax.random.key(0), x)["params"]
+    with nn.intercept_methods(record_head):
+      logits = model.apply({"params": params}, x, rngs={"dropout": jax.random.key(2)})
+    embedding = model.apply({"params": params}, x, method="embed")
+    return params, logits, embedding, head_inputs[0]
+
+  params, logits, embedding, head_input = jax.jit(run)(x)
+  assert heads == [(nn.Dense, ("head",))]
+  head = params["head"]
+  assert set(head) == {"kernel", "bias"}
+  assert head["kernel"].shape == (embedding.shape[-1], NUM_CLASSES)
+  assert head["bias"].shape == (NUM_CLASSES,)
+  # In eval mode the dropout before the head is the identity.
+  np.testing.assert_allclose(head_input, embedding, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    embedding @ head["kernel"] + head["bias"], logits, rtol=1e-5, atol=1e-5
+  )
+
+
 def test_output_and_embedding_shapes(setup):
   batch = setup.x.shape[0]
   logits, embedding = setup.out["logits"], setup.out["embedding"]
