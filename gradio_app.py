@@ -3,11 +3,19 @@
   python gradio_app.py --config=experiments/human_ga.py:runlocal --workdir=runs/live \
       --port=7860 --admin_token=SECRET [--share] [--auth=user:password]
 
+The page is up within seconds. Behind it, a worker thread gets the base generator
+(restored if ``--config.generator_workdir`` or ``WORKDIR/generator`` holds a finished
+run, else trained there first) and then runs the GA session, which waits for ratings.
+Until the session is ready, the page and ``/status`` say what the server is doing and
+how far it is, and every rater request is refused with "not ready yet: ...".
+
 A new session starts from ``--config`` in ``--workdir``; a workdir that already holds
 a session is resumed with the config it was started with (every stored rating, the
-same generation). The GA runs in a background thread and waits for ratings; raters
-use the page, scripts use the API (``/next_clip``, ``/rate``, ``/next_pair``,
-``/compare``, ``/status``, ``/admin``; see ``audiojax.evolve.app``).
+same generation). Raters use the page, scripts the API (``/next_clip``, ``/rate``,
+``/next_pair``, ``/compare``, ``/status``, ``/admin``; see ``audiojax.ratings.page``).
+Under ``--auth`` a rater is their login name; otherwise the page issues each browser
+an id it keeps. Votes from one address under more than
+``--config.ratings.max_raters_per_address`` ids in a generation are refused.
 """
 
 from __future__ import annotations
@@ -71,50 +79,77 @@ def _parse_auth(pairs: list[str]) -> list[tuple[str, str]] | None:
   return out or None
 
 
+def _run_session(config, workdir, store, progress, stop, opened) -> None:
+  """The worker: get the generator, then run the session until done or stopped."""
+  try:
+    progress.update("loading the generator (building its data on first use)")
+    from audiojax.evolve import base
+    from audiojax.evolve.session import Session
+
+    generator = base.load(
+      config,
+      workdir,
+      on_step=lambda step, total: progress.update(
+        "training the generator", step, total
+      ),
+    )
+    progress.update("preparing the first generation")
+    session = Session(config, workdir, generator=generator, store=store)
+    opened.append(session)
+    progress.done()
+    session.run(config.generations, stop)
+  except Exception as e:  # The page stays up; the error is logged and shown.
+    logging.exception("the GA session failed")
+    progress.fail(f"the GA session failed ({type(e).__name__}: {e}); see the log")
+
+
 def main(argv):
   del argv
   platform.configure()
   platform.quiet_library_logs()
-  from audiojax.evolve.app import RatingService, build_app
-  from audiojax.evolve.session import Session
+  from audiojax.ratings.page import build_app
+  from audiojax.ratings.service import Progress, RatingService
+  from audiojax.ratings.store import RatingStore
 
   workdir = _WORKDIR.value
   config = session_config(workdir, _CONFIG.value)
   os.makedirs(workdir, exist_ok=True)
   experiment.save_config(config, workdir)
-  session = Session(config, workdir)
-  stop = threading.Event()
-
-  def run_session():
-    try:
-      session.run(config.generations, stop)
-    except Exception:  # The page stays up; the error is logged and shown.
-      logging.exception("the GA session failed")
-      session.store.set_meta("error", "the GA session failed; see the server log")
-
-  worker = threading.Thread(target=run_session, name="ga-session", daemon=True)
-  worker.start()
+  store = RatingStore(
+    os.path.join(workdir, "ratings.sqlite"),
+    max_per_minute=config.ratings.max_per_minute,
+    max_raters_per_address=config.ratings.max_raters_per_address,
+  )
+  progress, stop, opened = Progress(), threading.Event(), []
+  worker = threading.Thread(
+    target=_run_session,
+    args=(config, workdir, store, progress, stop, opened),
+    name="ga-session",
+    daemon=True,
+  )
   service = RatingService(
-    session.store,
-    session.population_size,
+    store,
+    config.ga.population_size,
     admin_token=_ADMIN_TOKEN.value,
     export_dir=os.path.join(workdir, "exports"),
+    progress=progress,
   )
   demo = build_app(
-    service,
-    title=config.get("app_title") or "Rate the music",
-    pairwise=config.ratings.mode == "pairwise",
+    service, title=config.app_title, pairwise=config.ratings.mode == "pairwise"
   )
   demo.queue(default_concurrency_limit=None)
+  clips_dir = os.path.join(workdir, "clips")
+  os.makedirs(clips_dir, exist_ok=True)
   demo.launch(
     server_name=_HOST.value,
     server_port=_PORT.value,
     share=_SHARE.value,
     auth=_parse_auth(_AUTH.value),
-    allowed_paths=[os.path.abspath(session.clips_dir)],
+    allowed_paths=[os.path.abspath(clips_dir)],
     prevent_thread_lock=True,
     show_error=True,
   )
+  worker.start()
   url = f"http://{_HOST.value}:{_PORT.value}"
   if _SHARE.value and not getattr(demo, "share_url", None):
     print(
@@ -126,7 +161,9 @@ def main(argv):
   finally:
     stop.set()
     worker.join(timeout=30)
-    session.close()
+    for session in opened:
+      session.close()
+    store.close()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Runs one experiment config in a run directory: the library side of ``launch/run.py``.
 
-Each config has a ``kind`` (a name in ``RUNNERS``); the runner trains/evaluates and
-returns the numbers that go to ``results.json`` / ``results.md``. Rerunning with the
-same directory resumes from its checkpoints.
+Each config has a ``kind``, a name in ``RUNNERS``; the runner module it names (imported
+only when that kind runs) has ``run(config, workdir) -> results``, whose numbers go to
+``results.json`` / ``results.md``. Rerunning with the same directory resumes from its
+checkpoints. To add a kind: a runner module with ``run``, listed below.
 """
 
 from __future__ import annotations
@@ -17,23 +18,19 @@ from absl import logging
 from audiojax.registry import Registry
 from audiojax.train import report
 
-RUNNERS: Registry = Registry("experiment kind")
-
-
-def _register_builtin() -> None:
-  if "classifier" in RUNNERS:
-    return
-  from audiojax.evolve import experiment as human_ga
-  from audiojax.generate import experiment as generator
-  from audiojax.train import classification
-
-  RUNNERS.register("classifier", classification.run)
-  RUNNERS.register("music_generator", generator.run)
-  RUNNERS.register("human_ga", human_ga.run)
+RUNNERS: Registry = Registry(
+  "experiment kind",
+  {
+    "classifier": "audiojax.classification.experiment:run",
+    "music_generator": "audiojax.generate.experiment:run",
+    "human_ga": "audiojax.evolve.experiment:run",
+  },
+)
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Writes ``config.json``; warns when it differs from the run's first one."""
+  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
   text = config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
   if os.path.exists(path):
@@ -45,18 +42,18 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
         "the previous one is kept as config.previous.json"
       )
       os.replace(path, os.path.join(workdir, "config.previous.json"))
-  with open(path, "w") as f:
+  with open(path + ".tmp", "w") as f:
     f.write(text)
+  os.replace(path + ".tmp", path)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Runs ``config`` in ``workdir`` and writes ``results.json`` and ``results.md``."""
-  _register_builtin()
   runner = RUNNERS.get(config.kind)
   os.makedirs(workdir, exist_ok=True)
   save_config(config, workdir)
   results = runner(config, workdir)
-  report.write_results(workdir, results, title=config.get("name", config.kind))
+  report.write_results(workdir, results, title=config.name)
   logging.info(
     "results: %s",
     json.dumps({k: v for k, v in results.items() if isinstance(v, int | float | str)}),

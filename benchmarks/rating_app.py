@@ -62,7 +62,7 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from audiojax.evolve.ratings import RatingStore  # noqa: E402
+from audiojax.ratings.store import RatingStore  # noqa: E402
 from benchmarks.rating_app_clients import (  # noqa: E402
   App,
   ClientRater,
@@ -137,6 +137,9 @@ def _config_args(per_clip: int, generations: int, generator_dir: str | None):
     "--config.base_clips=0",
     f"--config.ratings.per_clip={per_clip}",
     f"--config.ratings.max_per_minute={MAX_PER_MINUTE}",
+    # The simulated raters share this machine's address; the per-address limit is
+    # what stops one person switching ids on a shared link, not a load test.
+    "--config.ratings.max_raters_per_address=0",
     f"--config.generations={generations}",
   ]
   if generator_dir:
@@ -381,6 +384,10 @@ def main(argv):
     lat_app = App(lat_dir, lat_args, gradio_tmp, _GRADIO_ANALYTICS.value)
     apps.append(lat_app)
     lat_app.wait_ready(_TIMEOUT.value)
+    timings["latency app page up"] = time.monotonic() - t
+    # The page is up at once; the generator (trained here on first use) is ready
+    # when the session is.
+    lat_app.wait_status(lambda s: s["ready"], "the generator", _TIMEOUT.value)
     timings["latency app ready"] = time.monotonic() - t
     if not generator:
       turn_args.append(

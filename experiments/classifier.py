@@ -6,19 +6,19 @@
       --config.model.name=raw_m5 --workdir=runs/kw_raw
 
 The argument after ':' is a comma-separated list of variants: ``runlocal`` (minutes on
-2 CPU cores) and ``tiny`` (seconds; tests).
+2 CPU cores) and ``tiny`` (seconds; tests). A finished run is loaded by
+``audiojax.train.restore(workdir)``.
 """
 
 import ml_collections
 
+from audiojax.configs import parse_variants
+
+VARIANTS = ("runlocal", "tiny")
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  variants = set(filter(None, (arg or "").split(",")))
-  unknown = variants - {"runlocal", "tiny"}
-  if unknown:
-    raise ValueError(
-      f"unknown config variants {sorted(unknown)}; valid: runlocal, tiny"
-    )
+  variants = parse_variants(arg, VARIANTS)
 
   c = ml_collections.ConfigDict()
   c.kind = "classifier"
@@ -31,19 +31,25 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.dataset.label = "family"
   c.dataset.data_dir = ml_collections.config_dict.placeholder(str)
   c.dataset.in_memory = True
-  c.eval_splits = ("validation", "test")
 
   c.frontend = ml_collections.ConfigDict({"name": "mel", "kwargs": {}})
   c.model = ml_collections.ConfigDict({"name": "mel_cnn", "kwargs": {}})
 
   c.batch_size = 64
-  c.eval_batch_size = 64
   c.total_steps = 3000
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 2e-3
   c.optimizer.warmup_steps = 100
+  c.optimizer.final_lr_fraction = 0.01
   c.optimizer.weight_decay = 1e-4
   c.optimizer.grad_clip = 1.0
+  c.optimizer.ema_decay = 0.0  # 0: no average of the params.
+
+  # Evaluators (audiojax.evaluators), run every eval_every steps and at the end.
+  c.evals = ml_collections.ConfigDict()
+  for split in ("validation", "test"):
+    c.evals[split] = dict(type="classification", split=split, batch_size=64)
+  c.confusion_from = "test"  # The evaluator drawn in confusion.png.
 
   c.log_every = 50
   c.eval_every = 500
@@ -57,7 +63,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if "runlocal" in variants:
     c.dataset.config = "small"
     c.batch_size = 32
-    c.eval_batch_size = 64
     c.total_steps = 600
     c.optimizer.warmup_steps = 50
     c.eval_every = 200
@@ -66,7 +71,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.dataset.config = "tiny"
     c.model.name = c.model.name + "_tiny"
     c.batch_size = 8
-    c.eval_batch_size = 8
+    for ev in c.evals.values():
+      ev.batch_size = 8
     c.total_steps = 12
     c.optimizer.warmup_steps = 2
     c.log_every = 2

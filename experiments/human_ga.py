@@ -20,16 +20,14 @@ clips; Bradley-Terry fitness).
 
 import ml_collections
 
+from audiojax.configs import parse_variants
 from experiments import music_generator
 
-VARIANTS = {"runlocal", "tiny", "apptest", "surrogate", "halfrated", "pairwise"}
+VARIANTS = ("runlocal", "tiny", "apptest", "surrogate", "halfrated", "pairwise")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  variants = set(filter(None, (arg or "").split(",")))
-  unknown = variants - VARIANTS
-  if unknown:
-    raise ValueError(f"unknown variants {sorted(unknown)}; valid: {sorted(VARIANTS)}")
+  variants = parse_variants(arg, VARIANTS)
   tiny = bool(variants & {"tiny", "apptest"})
 
   c = ml_collections.ConfigDict()
@@ -65,6 +63,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.ratings.pairs_per_rater = 20
   c.ratings.timeout_seconds = 0.0  # 0: wait for every clip's ratings.
   c.ratings.max_per_minute = 30
+  # Rater ids that may vote from one client address in one generation (0: any). The
+  # page issues ids itself, but a script can invent them; this stops one person from
+  # stuffing a generation. Raise it for raters behind one NAT (a lab, a classroom).
+  c.ratings.max_raters_per_address = 3
   c.ratings.aggregate = "zscore"  # zscore | mean | trimmed
   c.ratings.weight_raters = True
 
@@ -114,6 +116,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.sampling.batch_size = c.sampling.first_batch_size = 8
     c.ratings.per_clip = 20
     c.ratings.max_per_minute = 120
+    c.ratings.max_raters_per_address = 64  # The load test's raters share 127.0.0.1.
     c.generations = 100
   if variants & {"surrogate", "halfrated"}:
     c.surrogate.rated_fraction = 0.5

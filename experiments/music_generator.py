@@ -6,18 +6,19 @@
 
 Variants after ':' (comma-separated): ``runlocal`` (≤ 10 minutes on 2 CPU cores),
 ``tiny`` (seconds; tests), ``ddpm`` (the DDPM objective instead of rectified flow).
+A finished run is loaded (and sampled) by ``audiojax.train.restore(workdir)``.
 """
 
 import ml_collections
 
+from audiojax.configs import parse_variants
 from experiments import classifier
+
+VARIANTS = ("runlocal", "tiny", "ddpm")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  variants = set(filter(None, (arg or "").split(",")))
-  unknown = variants - {"runlocal", "tiny", "ddpm"}
-  if unknown:
-    raise ValueError(f"unknown variants {sorted(unknown)}; valid: runlocal, tiny, ddpm")
+  variants = parse_variants(arg, VARIANTS)
 
   c = ml_collections.ConfigDict()
   c.kind = "music_generator"
@@ -26,8 +27,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = "audiojax_music"
   c.dataset.config = "default"
+  c.dataset.label = "family"
   c.dataset.data_dir = ml_collections.config_dict.placeholder(str)
-  c.eval_split = "test"
+  c.dataset.in_memory = False  # Mel images are rendered from every field at once.
 
   c.mel = ml_collections.ConfigDict(
     dict(
@@ -48,7 +50,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.cond_dropout = 0.1
   # Training times: "uniform" (what the README runs used) or "logit_normal".
   c.t_schedule = "uniform"
-  c.ema_decay = 0.999
   c.batch_size = 32
   c.total_steps = 3500
   c.optimizer = ml_collections.ConfigDict(
@@ -58,6 +59,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       weight_decay=0.0,
       grad_clip=1.0,
       final_lr_fraction=0.05,
+      ema_decay=0.999,  # The EMA params are what the run samples with.
     )
   )
   c.log_every = 50
@@ -72,8 +74,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.sampling = ml_collections.ConfigDict(
     dict(steps=20, guidance=3.0, eta=0.0, batch_size=16)
   )
+  c.eval_split = "test"
   c.eval_clips = 200
   c.wavs_per_condition = 2
+  c.report_eval = "test"  # Whose numbers are the run's (unprefixed in results).
 
   # The probe: a classifier of instrument family trained on real clips.
   c.probe = classifier.get_config("runlocal")
@@ -86,7 +90,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.total_steps = 900
     c.optimizer.learning_rate = 2e-3
     c.optimizer.warmup_steps = 50
-    c.ema_decay = 0.99
+    c.optimizer.ema_decay = 0.99
     c.checkpoint_every = 100
     c.eval_clips = 80
     c.probe.total_steps = 300
@@ -101,7 +105,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.optimizer.warmup_steps = 1
     c.log_every = 2
     c.checkpoint_every = 2
-    c.ema_decay = 0.5
+    c.optimizer.ema_decay = 0.5
     c.eval_clips = 6
     c.sampling.steps = 2
     c.sampling.batch_size = 4
@@ -113,5 +117,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.probe.checkpoint_every = 0
   if "ddpm" in variants:
     c.objective = "ddpm"
-  c.probe.eval_splits = ("validation", c.eval_split)
+  # The probe is judged on validation and the generator's evaluation split; the
+  # generator's evaluator follows later overrides of eval_clips and sampling.
+  probe_batch = c.probe.evals.test.batch_size
+  c.probe.evals = ml_collections.ConfigDict()
+  for split in ("validation", c.eval_split):
+    c.probe.evals[split] = dict(
+      type="classification", split=split, batch_size=probe_batch
+    )
+  c.evals = ml_collections.ConfigDict()
+  c.evals[c.eval_split] = dict(
+    type="generation",
+    split=c.eval_split,
+    clips=c.get_ref("eval_clips"),
+    probe="probe",
+    probe_batch_size=probe_batch,
+    sampling=c.sampling,
+  )
   return c

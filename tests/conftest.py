@@ -26,3 +26,29 @@ def music_tiny(data_dir):
     split: data.load("audiojax_music", split, data_dir=data_dir, config="tiny")
     for split in ("train", "validation", "test")
   }
+
+
+@pytest.fixture(scope="session")
+def classifier_run(tmp_path_factory, music_tiny, data_dir):
+  """A finished tiny ``classifier`` run: ``(config, workdir, results)``."""
+  from audiojax import experiment
+  from experiments import classifier
+
+  config = classifier.get_config("tiny")
+  config.dataset.data_dir = data_dir
+  config.total_steps = 24
+  config.eval_every = 12
+  workdir = str(tmp_path_factory.mktemp("classifier_run"))
+  return config, workdir, experiment.run(config, workdir)
+
+
+@pytest.fixture(scope="session")
+def generator_run(tmp_path_factory, music_tiny, data_dir):
+  """A finished tiny ``music_generator`` run: ``(config, workdir, results)``."""
+  from audiojax import experiment
+  from experiments import music_generator
+
+  config = music_generator.get_config("tiny")
+  config.dataset.data_dir = data_dir
+  workdir = str(tmp_path_factory.mktemp("generator_run"))
+  return config, workdir, experiment.run(config, workdir)

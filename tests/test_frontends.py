@@ -32,19 +32,19 @@ def _jitted(name, **kwargs):
 
 
 def test_registry_names_and_unknown_name():
-  assert list(FRONTENDS) == ["mel", "mfcc", "raw"]
+  assert list(FRONTENDS) == ["mel", "mfcc", "raw"] == sorted(SHAPES)
   with pytest.raises(KeyError, match="'spectrogram'.*valid names: mel, mfcc, raw"):
     FRONTENDS.get("spectrogram")
 
 
-@pytest.mark.parametrize("name", sorted(SHAPES))
+@pytest.mark.parametrize("name", list(FRONTENDS))
 def test_time_major_shapes(name, waves):
   out = _jitted(name)(waves)
   assert out.shape == (2, *SHAPES[name])
   assert out.dtype == jnp.float32
 
 
-@pytest.mark.parametrize("name", sorted(SHAPES))
+@pytest.mark.parametrize("name", list(FRONTENDS))
 def test_examples_do_not_interact(name, waves):
   # Fixed dB reference, no top_db: rescaling a neighbour leaves an example unchanged.
   alone = _jitted(name)(waves)
@@ -52,7 +52,7 @@ def test_examples_do_not_interact(name, waves):
   np.testing.assert_array_equal(alone[0], mixed[0])
 
 
-@pytest.mark.parametrize("name", sorted(SHAPES))
+@pytest.mark.parametrize("name", list(FRONTENDS))
 def test_gradient_is_finite_and_nonzero(name, waves):
   weights = np.random.default_rng(1).normal(size=(2, *SHAPES[name]))
   fe = FRONTENDS.get(name)(SR)

@@ -1,20 +1,29 @@
 """Data sets: embedded (generated here from packages) and catalog (tfds, with data_dir).
 
-``load(name, split, ...)`` is the one entry point; each data set module registers a
-loader ``fn(split, *, data_dir, config, label) -> AudioSplit`` in ``DATASETS``.
+``load(name, split, ...)`` is the one entry point; every data set is a loader
+``fn(split, *, data_dir, config, label) -> AudioSplit`` listed in ``DATASETS`` (lazily:
+asking for one imports only its module). ``load_split(config.dataset, split)`` reads
+the fields an experiment config declares.
 """
 
 from __future__ import annotations
 
-from audiojax.data.source import (
-  ArraySource,
-  AudioSplit,
-  DataError,
-  default_data_dir,
-)
+import ml_collections
+
+from audiojax.data import pipeline
+from audiojax.data.source import AudioSplit, default_data_dir
 from audiojax.registry import Registry
 
-DATASETS: Registry = Registry("data set")
+DATASETS: Registry = Registry(
+  "data set",
+  {
+    "audiojax_music": "audiojax.data.music:load_split",
+    "audiojax_keywords": "audiojax.data.keywords:load_split",
+    "speech_commands": "audiojax.data.catalog:load_speech_commands",
+    "gtzan": "audiojax.data.catalog:load_gtzan",
+    "nsynth": "audiojax.data.catalog:load_nsynth",
+  },
+)
 
 
 def load(
@@ -40,14 +49,22 @@ def load(
   )
 
 
-# Registration happens on import of each data set module.
-from audiojax.data import catalog, keywords, music  # noqa: E402,F401
+def load_split(
+  dataset: ml_collections.ConfigDict, split: str, *, label: str | None = None
+) -> AudioSplit:
+  """One split of the data set an experiment config describes.
 
-__all__ = [
-  "DATASETS",
-  "ArraySource",
-  "AudioSplit",
-  "DataError",
-  "load",
-  "default_data_dir",
-]
+  Args:
+    dataset: ``config.dataset`` with ``name``, ``config``, ``data_dir``, ``label``
+      and ``in_memory`` (read the whole split into memory once).
+    split: the split to load.
+    label: another label field than ``dataset.label`` (e.g. "collection").
+  """
+  out = load(
+    dataset.name,
+    split,
+    data_dir=dataset.data_dir,
+    config=dataset.config,
+    label=label or dataset.label,
+  )
+  return pipeline.load_in_memory(out) if dataset.in_memory else out

@@ -28,7 +28,6 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from audiojax.data import DATASETS
 from audiojax.data.source import ArraySource, AudioSplit, DataError, RandomAccess
 
 _OPTIONS = ("sr", "crop_s")
@@ -269,5 +268,7 @@ def load_catalog(
   )
 
 
-for _name in SPECS:
-  DATASETS.register(_name, functools.partial(load_catalog, _name))
+# The loaders ``audiojax.data.DATASETS`` lists, one per entry of ``SPECS``.
+load_speech_commands = functools.partial(load_catalog, "speech_commands")
+load_gtzan = functools.partial(load_catalog, "gtzan")
+load_nsynth = functools.partial(load_catalog, "nsynth")

@@ -27,11 +27,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from audiojax.data import DATASETS, tts
+from audiojax.data import tts
 from audiojax.data.source import AudioSplit, DataError
-
-# Names defined here before the engine calls moved to `tts`, re-exported for importers.
-from audiojax.data.tts import APT_HINT as APT_HINT
 from audiojax.data.tts import Voice, trim
 
 WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -308,6 +305,3 @@ def load_split(
     sample_rate=SAMPLE_RATE,
     clip_samples=CLIP_SAMPLES,
   )
-
-
-DATASETS.register("audiojax_keywords", load_split)

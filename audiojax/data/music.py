@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from audiojax.data import music_render
+from audiojax.data import music_instruments, music_render
 from audiojax.data.source import AudioSplit, DataError
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -105,7 +105,7 @@ class AudiojaxMusic(tfds.core.GeneratorBasedBuilder):
     features = tfds.features.FeaturesDict(
       {
         "audio": tfds.features.Tensor(shape=(cfg.clip_samples,), dtype=np.float32),
-        "family": tfds.features.ClassLabel(names=music_render.FAMILIES),
+        "family": tfds.features.ClassLabel(names=music_instruments.FAMILIES),
         "program": tfds.features.Tensor(shape=(), dtype=np.int32),
         "collection": tfds.features.ClassLabel(names=cfg.collections),
         "piece": tfds.features.Text(),
@@ -202,7 +202,7 @@ def select_pieces(cfg: MusicConfig) -> dict[str, list[music_render.Piece]]:
         break
       try:
         chosen.append(music_render.parse_piece(ids[i], collection))
-      except music_render.RenderError as e:
+      except music_instruments.RenderError as e:
         logging.warning("audiojax_music: skipping %s: %s", ids[i], e)
     if len(chosen) < cfg.pieces_per_collection:
       raise DataError(
@@ -233,7 +233,7 @@ def plan_renderings(cfg: MusicConfig) -> dict[str, list[Rendering]]:
   Returns:
     ``{split: renderings}``.
   """
-  families = music_render.FAMILIES
+  families = music_instruments.FAMILIES
   plans = {}
   for s_index, (split, pieces) in enumerate(select_pieces(cfg).items()):
     rng = np.random.default_rng([cfg.seed, s_index, 2])
@@ -247,7 +247,7 @@ def plan_renderings(cfg: MusicConfig) -> dict[str, list[Rendering]]:
         ]
         seed = (cfg.seed, zlib.crc32(piece.piece_id.encode()), r)
         piece_rng = np.random.default_rng(seed)
-        programs = music_render.INSTRUMENTS[family]
+        programs = music_instruments.INSTRUMENTS[family]
         program = programs[piece_rng.integers(len(programs))][0]
         tempo = float(cfg.tempos[piece_rng.integers(len(cfg.tempos))])
         transpose = int(cfg.transpositions[piece_rng.integers(len(cfg.transpositions))])
@@ -299,14 +299,3 @@ def load_split(
     sample_rate=builder.builder_config.sample_rate,
     clip_samples=builder.builder_config.clip_samples,
   )
-
-
-def _register() -> None:
-  # ``audiojax.data`` imports this module at its end, after DATASETS exists.
-  from audiojax.data import DATASETS
-
-  if "audiojax_music" not in DATASETS:
-    DATASETS.register("audiojax_music", load_split)
-
-
-_register()

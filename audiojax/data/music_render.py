@@ -21,9 +21,6 @@ import re
 
 import numpy as np
 
-# Names defined here before the instrument table moved, re-exported for importers.
-from audiojax.data.music_instruments import FAMILIES as FAMILIES
-from audiojax.data.music_instruments import INSTRUMENTS as INSTRUMENTS
 from audiojax.data.music_instruments import (
   RenderError,
   estimate_key,

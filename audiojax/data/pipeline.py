@@ -22,17 +22,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from audiojax.data.source import ArraySource, AudioSplit, DataError, RandomAccess
+from audiojax.features import fix_length
 
 DATA_AXIS = "data"
-
-
-def fix_length(audio: np.ndarray, length: int) -> np.ndarray:
-  """Crops (from the start) or zero-pads the last axis of ``audio`` to ``length``."""
-  n = audio.shape[-1]
-  if n >= length:
-    return audio[..., :length]
-  pad = [(0, 0)] * (audio.ndim - 1) + [(0, length - n)]
-  return np.pad(audio, pad)
 
 
 def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
@@ -56,7 +48,7 @@ def collate_audio(
   """Stacks examples into ``{"audio": [B, clip_samples] f32, "label": [B] i32}``."""
   audio = np.stack(
     [
-      fix_length(np.asarray(ex["audio"], np.float32), split.clip_samples)
+      fix_length(np.asarray(ex["audio"], np.float32), size=split.clip_samples)
       for ex in examples
     ]
   )

@@ -12,11 +12,44 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from audiojax import audio as audio_lib
-from audiojax.evolve.ratings import RatingStore
+from audiojax.ratings.store import RatingStore
+
+
+def pick_conditions(
+  generator: Any, family: str, n: int, seed: int
+) -> dict[str, np.ndarray]:
+  """``n`` training conditions of one instrument family: what a session renders.
+
+  One family per session (``family``, or a seeded choice when empty) keeps the clips
+  comparable: across families brightness differs by octaves, which would drown the
+  differences between individuals that raters should judge.
+
+  Args:
+    generator: a restored generator run (its ``conditions`` and family names).
+    family: a family name, or "" for a seeded pick.
+    n: conditions to draw (with replacement if the family has fewer clips).
+    seed: the session's seed.
+
+  Raises:
+    ValueError: for a family the generator was not trained on.
+  """
+  names = generator.model.family_names
+  rng = np.random.default_rng(seed)
+  families = generator.conditions["family"]  # Shifted by +1 (0 is the null).
+  if family:
+    if family not in names:
+      raise ValueError(f"unknown condition_family {family!r}; valid: {list(names)}")
+    chosen = names.index(family) + 1
+  else:
+    chosen = int(rng.choice(np.unique(families)))
+  pool = np.flatnonzero(families == chosen)
+  idx = np.sort(rng.choice(pool, n, replace=len(pool) < n))
+  return {k: v[idx] for k, v in generator.conditions.items()}
 
 
 def clip_id(generation: int, individual: int | str, slot: int) -> str:

@@ -23,9 +23,11 @@ import ml_collections
 import numpy as np
 
 from audiojax import audio as audio_lib
-from audiojax.evolve import aggregate, raters
+from audiojax.evolve import base
 from audiojax.evolve.session import Session
 from audiojax.generate import metrics
+from audiojax.ratings import aggregate, bootstrap
+from audiojax.ratings import panel as raters
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -36,7 +38,7 @@ def make_panel(
 ) -> raters.SimulatedPanel:
   """The simulated panel of ``config.panel``, its target set from the base clips."""
   pc = config.panel
-  target = pc.get("target_hz")
+  target = pc.target_hz
   if not target:
     n = config.base_clips or 8  # Measured on unpublished clips, even without base.
     keys = jax.random.split(jax.random.fold_in(session.root_key, 999_983), n)
@@ -70,7 +72,7 @@ def _mean_ci(store, generations: list[int], individuals, seed: int):
   gain = lambda s: np.atleast_1d(
     aggregate.mean_rating(s).value[-1] - aggregate.mean_rating(s).value[0]
   )
-  ci = aggregate.bootstrap_ci(gain, stars, n_boot=2000, seed=seed)
+  ci = bootstrap.bootstrap_ci(gain, stars, n_boot=2000, seed=seed)
   return (
     [float(m) for m in means],
     float(ci.estimate[0]),
@@ -148,7 +150,7 @@ def _plot(path: str, results: dict[str, Any]) -> None:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Runs ``config.generations`` generations with a simulated panel."""
-  session = Session(config, workdir)
+  session = Session(config, workdir, generator=base.load(config, workdir))
   try:
     session.panel = make_panel(config, session)
     if session.state.generation == 0:

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from audiojax.data import ArraySource, pipeline
+from audiojax.data import pipeline
+from audiojax.data.source import ArraySource
 from audiojax.train import loop
 from audiojax.train.state import LossFn
 
@@ -95,3 +96,41 @@ def finetune(
   cfg = loop.LoopConfig(total_steps=steps, log_every=steps, seed=seed, progress=False)
   state, _ = loop.train(task, tx, cfg, workdir)
   return state.params
+
+
+def toward_elite(
+  params: Any,
+  images: np.ndarray,
+  fitness: np.ndarray,
+  conditions: dict[str, np.ndarray],
+  config: Any,
+  *,
+  clips_per_individual: int,
+  loss_fn: LossFn,
+  tx: optax.GradientTransformation,
+  seed: int,
+  workdir: str,
+) -> Any:
+  """``params`` fine-tuned on a generation's elite (``config``: a session's
+  ``finetune`` block: ``elite``, ``temperature``, ``steps``, ``batch_size``); the
+  same params when no individual has a finite fitness."""
+  examples = elite_examples(
+    images,
+    fitness,
+    conditions,
+    clips_per_individual=clips_per_individual,
+    elite=config.elite,
+    temperature=config.temperature,
+  )
+  if examples is None:
+    return params
+  return finetune(
+    params,
+    examples,
+    loss_fn=loss_fn,
+    tx=tx,
+    steps=config.steps,
+    batch_size=config.batch_size,
+    seed=seed,
+    workdir=workdir,
+  )

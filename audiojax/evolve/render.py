@@ -54,7 +54,7 @@ class Renderer:
     genome: genome rows <-> adapters.
     spec: the mel images' layout (frames may exceed the generator's own).
     conditions: ``[k]`` per-slot condition arrays; image ``i`` takes slot ``i % k``.
-    sampling: config with ``batch_size`` and optional ``first_batch_size``, read at
+    sampling: config with ``batch_size`` and ``first_batch_size``, read at
       every call.
     audio_key: the Griffin-Lim phase key, the same for every clip.
   """
@@ -99,7 +99,7 @@ class Renderer:
     slot = np.arange(n) % k
     cond = {name: v[slot] for name, v in self.conditions.items()}
     images, waves = [], []
-    for start, bs in batch_plan(n, sc.batch_size, sc.get("first_batch_size")):
+    for start, bs in batch_plan(n, sc.batch_size, sc.first_batch_size):
       stop = min(start + bs, n)
       rows = np.minimum(np.arange(start, start + bs), n - 1)  # Pad with the last.
       take = lambda a, rows=rows: jnp.asarray(a)[rows]

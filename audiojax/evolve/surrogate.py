@@ -17,8 +17,8 @@ import numpy as np
 import sklearn.linear_model
 import sklearn.model_selection
 
-from audiojax.evolve import aggregate
-from audiojax.evolve.rating_db import Rating
+from audiojax.ratings import aggregate
+from audiojax.ratings.db import Rating
 
 
 def clip_features(images: np.ndarray) -> np.ndarray:

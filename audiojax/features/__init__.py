@@ -1,7 +1,8 @@
 """Short-time Fourier features in JAX that reproduce librosa 0.11 (McFee et al., 2015).
 
-``stft``, ``istft``, ``melspectrogram``, ``power_to_db``, ``amplitude_to_db``, ``mfcc``
-and ``griffin_lim`` take librosa's keyword names and defaults and return its layouts
+``stft``, ``istft``, ``melspectrogram``, ``power_to_db``, ``amplitude_to_db``, ``mfcc``,
+``spectral_centroid``, ``griffin_lim``, ``mel_to_stft`` and ``mel_to_audio`` take
+librosa's keyword names and defaults and return its layouts
 (``[..., freq, frames]``); windows, mel filter banks and window sum-squares are
 librosa's own (built once on the host and cached), so results differ from librosa only
 by float32 arithmetic. Beyond librosa:
@@ -13,15 +14,21 @@ by float32 arithmetic. Beyond librosa:
   attacks; configuration arguments are Python values (close over them or mark them
   static). Under a data-parallel mesh the FFTs stay split along the batch.
 * ``griffin_lim`` (Griffin & Lim, 1984, with the momentum of Perraudin et al., 2013)
-  takes a JAX PRNG ``key`` where librosa's ``griffinlim`` takes ``random_state``.
+  takes a JAX PRNG ``key`` where librosa's ``griffinlim`` takes ``random_state``;
+  so does ``mel_to_audio``.
+* ``mel_to_stft`` solves librosa's non-negative least squares by multiplicative
+  updates (jit-able and differentiable) rather than L-BFGS-B: the mel projection of
+  its result matches, the spectrum itself need not (the problem has many solutions).
+* ``fix_length`` (``librosa.util.fix_length``) returns numpy for numpy input, for
+  host-side data pipelines, and JAX arrays for JAX input.
 """
 
-# Layout: ``spectral`` (stft, istft, griffin_lim), ``mel`` (melspectrogram, dB, mfcc),
-# ``_fft`` (batch-parallel FFTs) and ``_cache`` (librosa's filter banks and windows).
+# Layout: ``spectral`` (stft, istft, griffin_lim, spectral_centroid), ``mel``
+# (melspectrogram, dB, mfcc), ``inverse`` (mel_to_stft, mel_to_audio), ``util``
+# (fix_length), ``_fft`` (batch-parallel FFTs) and ``_cache`` (librosa's filter banks
+# and windows).
 
-# The private FFTs stay reachable here: tests check their gradients against JAX's.
-from audiojax.features._fft import _irfft as _irfft
-from audiojax.features._fft import _rfft as _rfft
+from audiojax.features.inverse import mel_to_audio, mel_to_stft
 from audiojax.features.mel import (
   amplitude_to_db,
   melspectrogram,
@@ -32,8 +39,10 @@ from audiojax.features.spectral import (
   griffin_lim,
   griffinlim,
   istft,
+  spectral_centroid,
   stft,
 )
+from audiojax.features.util import fix_length
 
 # On CPU, a batch whose frames take more than _UNCHUNKED_BYTES runs through the mel
 # pipeline in chunks of about _CHUNK_BYTES of frames, which keeps frames, spectrum and
@@ -45,11 +54,15 @@ _UNCHUNKED_BYTES = 24 << 20
 
 __all__ = [
   "amplitude_to_db",
+  "fix_length",
   "griffin_lim",
   "griffinlim",
   "istft",
+  "mel_to_audio",
+  "mel_to_stft",
   "melspectrogram",
   "mfcc",
   "power_to_db",
+  "spectral_centroid",
   "stft",
 ]

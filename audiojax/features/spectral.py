@@ -1,8 +1,9 @@
-"""STFT, inverse STFT and Griffin-Lim in JAX, as librosa 0.11's (McFee et al., 2015).
+"""STFT, inverse STFT, Griffin-Lim and the spectral centroid in JAX, as librosa 0.11's.
 
 Framing and overlap-add are shifted slices (or a gather / scatter for long windows);
 the FFTs are :mod:`audiojax.features._fft`'s batch-parallel ones. ``griffin_lim`` is
-fast Griffin-Lim (Griffin & Lim, 1984; Perraudin et al., 2013).
+fast Griffin-Lim (Griffin & Lim, 1984; Perraudin et al., 2013); ``spectral_centroid``
+is librosa's (McFee et al., 2015) on :func:`stft`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from absl import logging
 
 from audiojax.features._cache import _fft_window, _inverse_window_sumsquare
 from audiojax.features._fft import _irfft, _rfft
+from audiojax.features.util import fix_length
 
 # Framing and overlap-add use ``ceil(n_fft / hop)`` shifted slices; past this many a
 # gather / scatter is smaller to compile.
@@ -46,14 +48,6 @@ def _as_audio(y) -> jax.Array:
   return y
 
 
-def _fix_length(x: jax.Array, size: int) -> jax.Array:
-  """Crops or zero-pads the last axis to ``size`` (librosa.util.fix_length)."""
-  n = x.shape[-1]
-  if n >= size:
-    return x[..., :size]
-  return jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, size - n)])
-
-
 def _frame(y: jax.Array, frame_length: int, hop: int, n_frames: int) -> jax.Array:
   """``[..., n] -> [..., n_frames, frame_length]``, frame t from sample t * hop."""
   r = -(-frame_length // hop)
@@ -63,7 +57,7 @@ def _frame(y: jax.Array, frame_length: int, hop: int, n_frames: int) -> jax.Arra
   # Frame t is blocks t..t+r-1 of the signal cut into hop-long blocks: r shifted slices
   # stacked, which XLA lays out as plain copies (~10% faster than a gather or concat).
   lead = y.shape[:-1]
-  blocks = _fix_length(y, (n_frames + r - 1) * hop).reshape(*lead, -1, hop)
+  blocks = fix_length(y, size=(n_frames + r - 1) * hop).reshape(*lead, -1, hop)
   frames = jnp.stack([blocks[..., j : j + n_frames, :] for j in range(r)], -2)
   return frames.reshape(*lead, n_frames, r * hop)[..., :frame_length]
 
@@ -165,7 +159,7 @@ def istft(
   inverse = _inverse_window_sumsquare(window, n_frames, win_length, n_fft, hop_length)
   y = y * inverse.astype(y.dtype)
   start = n_fft // 2 if center else 0
-  return _fix_length(y[..., start:], length or y.shape[-1] - 2 * start)
+  return fix_length(y[..., start:], size=length or y.shape[-1] - 2 * start)
 
 
 def griffin_lim(
@@ -237,3 +231,62 @@ def griffin_lim(
 
 # librosa's spelling, for code ported from it.
 griffinlim = griffin_lim
+
+
+def spectral_centroid(
+  *,
+  y=None,
+  sr: float = 22050,
+  S=None,
+  n_fft: int = 2048,
+  hop_length: int = 512,
+  freq=None,
+  win_length: int | None = None,
+  window: Any = "hann",
+  center: bool = True,
+  pad_mode: str = "constant",
+) -> jax.Array:
+  """Spectral centroid, as ``librosa.feature.spectral_centroid``.
+
+  Each frame's mean frequency, its bins weighted by magnitude (Klapuri & Davy, 2007):
+  ``sum_k freq[k] * S[k, t] / sum_j S[j, t]``. A frame without energy gives 0.
+
+  Args:
+    y: real waveform ``[..., samples]``, or None when ``S`` is given.
+    sr: sample rate.
+    S: a magnitude spectrogram ``[..., 1 + n_fft // 2, frames]``, non-negative (which,
+      unlike librosa, is not checked: the values are unknown under ``jax.jit``).
+    n_fft, hop_length, win_length, window, center, pad_mode: as in :func:`stft`; with
+      ``S``, ``n_fft`` is inferred from its shape as librosa does.
+    freq: the bins' centre frequencies, ``[freq]`` or ``[freq, frames]``; default the
+      FFT bin frequencies of ``sr`` and ``n_fft``.
+
+  Returns:
+    Centroids in Hz, ``[..., 1, frames]``.
+  """
+  if S is None:
+    if y is None:
+      raise ValueError("spectral_centroid needs y or S, got neither")
+    X = stft(
+        y, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+        center=center, pad_mode=pad_mode,
+    )  # fmt: skip
+    S = jnp.abs(X)  # Its gradient at X == 0 is 0, not NaN (JAX's rule for complex).
+  else:
+    S = jnp.asarray(S)
+    if jnp.issubdtype(S.dtype, jnp.complexfloating):
+      raise ValueError(f"spectral_centroid needs a real S (magnitudes), got {S.dtype}")
+    if not jnp.issubdtype(S.dtype, jnp.floating):
+      S = S.astype(jnp.float32)
+    if n_fft // 2 + 1 != S.shape[-2]:
+      n_fft = 2 * (S.shape[-2] - 1)
+  if freq is None:
+    freq = np.fft.rfftfreq(n_fft, 1.0 / sr)  # librosa.fft_frequencies
+  freq = jnp.asarray(freq, S.dtype)
+  if freq.ndim == 1:
+    freq = freq[:, None]
+  # As librosa.util.normalize(norm=1): a frame whose total is below the smallest
+  # normal number stays unnormalised, so silence gives 0 rather than 0 / 0.
+  total = jnp.sum(S, axis=-2, keepdims=True)
+  total = jnp.where(total < jnp.finfo(S.dtype).tiny, 1.0, total)
+  return jnp.sum(freq * (S / total), axis=-2, keepdims=True)

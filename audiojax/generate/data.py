@@ -16,7 +16,9 @@ import ml_collections
 import numpy as np
 
 from audiojax import data as data_lib
-from audiojax.data import ArraySource, pipeline
+from audiojax import features
+from audiojax.data import pipeline
+from audiojax.data.source import ArraySource
 from audiojax.generate import melimage
 from audiojax.generate.captions import Vocabulary
 
@@ -48,7 +50,7 @@ def _read(
 
 
 def load_split(
-  config: ml_collections.ConfigDict,
+  dataset: ml_collections.ConfigDict,
   split: str,
   spec: melimage.MelImageSpec,
   vocab: Vocabulary | None,
@@ -57,26 +59,17 @@ def load_split(
   """Reads ``split`` of the configured music set and renders its mel images.
 
   Args:
-    config: with ``dataset.name``, ``dataset.config``, ``dataset.data_dir``.
+    dataset: ``config.dataset`` of a ``music_generator`` config.
     split: "train", "validation" or "test".
     spec: the mel image layout.
     vocab: caption vocabulary; None builds it from this split (use for "train").
     caption_length: token positions per caption.
   """
-  ds = config.dataset
-  fam = data_lib.load(
-    ds.name, split, data_dir=ds.get("data_dir"), config=ds.get("config"), label="family"
-  )
-  col = data_lib.load(
-    ds.name,
-    split,
-    data_dir=ds.get("data_dir"),
-    config=ds.get("config"),
-    label="collection",
-  )
+  fam = data_lib.load_split(dataset, split, label="family")
+  col = data_lib.load_split(dataset, split, label="collection")
   raw = _read(fam, ("audio", "family", "collection", "caption"))
   audio = np.stack([np.asarray(a, np.float32) for a in raw["audio"]])
-  audio = pipeline.fix_length(audio, spec.samples)
+  audio = features.fix_length(audio, size=spec.samples)
   vocab = vocab or Vocabulary.build(raw["caption"])
   to_image = jax.jit(lambda y: melimage.audio_to_image(y, spec))
   images = np.concatenate(

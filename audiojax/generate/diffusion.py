@@ -98,9 +98,7 @@ class DDPM:
 
 
 Objective = Flow | DDPM
-OBJECTIVES: Registry = Registry("generator objective")
-OBJECTIVES.register("flow", Flow)
-OBJECTIVES.register("ddpm", DDPM)
+OBJECTIVES: Registry = Registry("generator objective", {"flow": Flow, "ddpm": DDPM})
 
 
 def corrupt(
@@ -111,18 +109,21 @@ def corrupt(
   return a * x0 + s * noise
 
 
-def sample_t(key: jax.Array, n: int, schedule: str = "uniform") -> jax.Array:
-  """Training times ``[n]``: ``uniform`` on [0, 1], or ``logit_normal``.
+T_SCHEDULES: Registry = Registry(
+  "time schedule",
+  {
+    "uniform": lambda key, n: jax.random.uniform(key, (n,)),
+    # The sigmoid of a standard normal (Esser et al., 2024, "Scaling rectified flow
+    # transformers"): the steps go to mid-range noise levels, where the prediction
+    # is hardest.
+    "logit_normal": lambda key, n: jax.nn.sigmoid(jax.random.normal(key, (n,))),
+  },
+)
 
-  ``logit_normal`` (the sigmoid of a standard normal; Esser et al., 2024, "Scaling
-  rectified flow transformers") spends the steps on mid-range noise levels, where the
-  prediction is hardest.
-  """
-  if schedule == "uniform":
-    return jax.random.uniform(key, (n,))
-  if schedule == "logit_normal":
-    return jax.nn.sigmoid(jax.random.normal(key, (n,)))
-  raise ValueError(f"unknown time schedule {schedule!r}; valid: logit_normal, uniform")
+
+def sample_t(key: jax.Array, n: int, schedule: str = "uniform") -> jax.Array:
+  """Training times ``[n]`` in [0, 1] drawn by a schedule of ``T_SCHEDULES``."""
+  return T_SCHEDULES.get(schedule)(key, n)
 
 
 def loss(

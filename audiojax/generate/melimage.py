@@ -10,21 +10,17 @@ which is invertible on ``[db_min, db_max]``: ``db = (image + 1) / 2 * (db_max - 
 + db_min``. The defaults cover the embedded music set: peak-normalised clips span about
 -83 dB (1st percentile) to +25 dB (99.9th) with n_fft 1024, so [-80, 30] clips < 1 %.
 
-Back to audio (Riffusion's route, Forsgren & Martiros, 2022): mel power -> linear
-magnitude by non-negative least squares against librosa's mel basis (Lee & Seung's
-multiplicative updates, as ``librosa.feature.inverse.mel_to_stft`` solves the same
-problem with scipy's NNLS), then phase by ``features.griffin_lim``.
+Back to audio (Riffusion's route, Forsgren & Martiros, 2022): ``features.mel_to_audio``,
+i.e. mel power -> linear magnitude by non-negative least squares against librosa's mel
+basis (``features.mel_to_stft``), then phase by ``features.griffin_lim``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
-import librosa
-import numpy as np
 
 from audiojax import features
 
@@ -52,20 +48,6 @@ class MelImageSpec:
     return (self.frames, self.n_mels, 1)
 
 
-@functools.lru_cache(maxsize=8)
-def _mel_basis(spec: MelImageSpec) -> np.ndarray:
-  return librosa.filters.mel(
-    sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels, fmax=spec.fmax
-  ).astype(np.float32)
-
-
-def _fit(y: jax.Array, samples: int) -> jax.Array:
-  n = y.shape[-1]
-  if n >= samples:
-    return y[..., :samples]
-  return jnp.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, samples - n)])
-
-
 def to_db(image: jax.Array, spec: MelImageSpec) -> jax.Array:
   """Image values in [-1, 1] -> dB."""
   return (image + 1.0) / 2.0 * (spec.db_max - spec.db_min) + spec.db_min
@@ -84,7 +66,7 @@ def audio_to_image(y: jax.Array, spec: MelImageSpec) -> jax.Array:
     ``[..., frames, n_mels, 1]`` in [-1, 1].
   """
   mel = features.melspectrogram(
-    y=_fit(y, spec.samples),
+    y=features.fix_length(y, size=spec.samples),
     sr=spec.sample_rate,
     n_fft=spec.n_fft,
     hop_length=spec.hop_length,
@@ -101,30 +83,6 @@ def image_to_mel_power(image: jax.Array, spec: MelImageSpec) -> jax.Array:
   return jnp.swapaxes(10.0 ** (db / 10.0), -1, -2)
 
 
-def mel_to_magnitude(
-  mel_power: jax.Array, spec: MelImageSpec, *, n_iter: int = 200
-) -> jax.Array:
-  """Non-negative least squares ``min_{S^2 >= 0} |M S^2 - P|`` for the STFT power.
-
-  200 multiplicative updates reach the accuracy of scipy's exact NNLS that librosa
-  uses (same Griffin-Lim result on test chords); 64 fall measurably short.
-
-  Returns:
-    Linear STFT magnitude ``[..., 1 + n_fft // 2, frames]``.
-  """
-  basis = jnp.asarray(_mel_basis(spec))
-  target = jnp.einsum("mf,...mt->...ft", basis, mel_power)
-  power = jnp.maximum(target, 1e-10)
-
-  def update(_, p):
-    # M^T (M p) costs 2 n_mels n_freq per frame; forming M^T M would cost n_freq^2.
-    back = jnp.einsum("mf,...mt->...ft", basis, jnp.einsum("mf,...ft->...mt", basis, p))
-    return p * target / jnp.maximum(back, 1e-10)
-
-  power = jax.lax.fori_loop(0, n_iter, update, power)
-  return jnp.sqrt(power)
-
-
 def image_to_audio(
   image: jax.Array, spec: MelImageSpec, key: jax.Array, *, n_iter: int = 32
 ) -> jax.Array:
@@ -132,12 +90,13 @@ def image_to_audio(
 
   Peak-normalised to 0.9 like the embedded music set (Griffin-Lim loses the level).
   """
-  magnitude = mel_to_magnitude(image_to_mel_power(image, spec), spec)
-  y = features.griffin_lim(
-    magnitude,
-    n_iter=n_iter,
-    hop_length=spec.hop_length,
+  y = features.mel_to_audio(
+    image_to_mel_power(image, spec),
+    sr=spec.sample_rate,
     n_fft=spec.n_fft,
+    hop_length=spec.hop_length,
+    fmax=spec.fmax,
+    n_iter=n_iter,
     length=spec.samples,
     key=key,
   )

@@ -388,6 +388,4 @@ unet_tiny = functools.partial(
   UNet, channels=(8, 16), attention=False, embed_dim=16, norm_groups=4
 )
 
-GENERATORS = Registry("generator network")
-GENERATORS.register("unet", unet)
-GENERATORS.register("unet_tiny", unet_tiny)
+GENERATORS = Registry("generator network", {"unet": unet, "unet_tiny": unet_tiny})

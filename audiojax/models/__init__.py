@@ -11,7 +11,10 @@ nn.Module``; size variants are ``functools.partial`` of one module class, each w
   features = model.apply({"params": params}, x, method="embed")
 
 Inputs: ``mel_cnn*`` and ``patch_transformer*`` take log-mel ``[batch, frames,
-n_mels]``; ``raw_m5*`` takes a waveform ``[batch, samples, 1]``.
+n_mels]``; ``raw_m5*`` takes a waveform ``[batch, samples, 1]``. Every model
+subclasses :class:`audiojax.models.backbone.Backbone`: ``embed`` returns the input of
+one Dense ``params["head"]`` (with dropout before it in training) that makes the
+logits.
 """
 
 from audiojax.models import cnn, raw1d, transformer
@@ -20,12 +23,16 @@ from audiojax.models.raw1d import M5
 from audiojax.models.transformer import PatchTransformer
 from audiojax.registry import Registry
 
-MODELS = Registry("model")
-MODELS.register("mel_cnn", cnn.mel_cnn)
-MODELS.register("mel_cnn_tiny", cnn.mel_cnn_tiny)
-MODELS.register("raw_m5", raw1d.raw_m5)
-MODELS.register("raw_m5_tiny", raw1d.raw_m5_tiny)
-MODELS.register("patch_transformer", transformer.patch_transformer)
-MODELS.register("patch_transformer_tiny", transformer.patch_transformer_tiny)
+MODELS = Registry(
+  "model",
+  {
+    "mel_cnn": cnn.mel_cnn,
+    "mel_cnn_tiny": cnn.mel_cnn_tiny,
+    "raw_m5": raw1d.raw_m5,
+    "raw_m5_tiny": raw1d.raw_m5_tiny,
+    "patch_transformer": transformer.patch_transformer,
+    "patch_transformer_tiny": transformer.patch_transformer_tiny,
+  },
+)
 
 __all__ = ["M5", "MODELS", "MelCNN", "PatchTransformer", "max_pool"]

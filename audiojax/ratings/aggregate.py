@@ -1,6 +1,6 @@
 """Ratings to GA fitness: robust means, Bradley-Terry strengths, rater weights, CIs.
 
-One generation's votes from :class:`audiojax.evolve.ratings.RatingStore` become one
+One generation's votes from :class:`audiojax.ratings.store.RatingStore` become one
 fitness per individual, as in the human-guided GA of Singh et al., 2025, "Improving
 AI-generated music with user-guided training":
 
@@ -17,8 +17,9 @@ AI-generated music with user-guided training":
 Items an aggregate has no usable vote for get NaN, which evosax treats as a failed
 evaluation. Everything here is plain numpy/scipy and deterministic. The star
 aggregates and rater weights live in this module; the vote arrays in
-:mod:`audiojax.evolve.votes`, Bradley-Terry in :mod:`audiojax.evolve.bradley_terry` and
-the bootstrap in :mod:`audiojax.evolve.bootstrap`, all importable from here too.
+:mod:`audiojax.ratings.votes`, Bradley-Terry in
+:mod:`audiojax.ratings.bradley_terry` and the bootstrap in
+:mod:`audiojax.ratings.bootstrap`.
 """
 
 from __future__ import annotations
@@ -30,15 +31,9 @@ import numpy as np
 import scipy.stats
 from absl import logging
 
-# Names defined here before the module was split, re-exported (`as`) for importers.
-from audiojax.evolve.bootstrap import CI as CI
-from audiojax.evolve.bootstrap import bootstrap_ci as bootstrap_ci
-from audiojax.evolve.bootstrap import resample_raters as resample_raters
-from audiojax.evolve.bradley_terry import bradley_terry as bradley_terry
-from audiojax.evolve.bradley_terry import pairwise_fitness as pairwise_fitness
-from audiojax.evolve.votes import Fitness, Stars
-from audiojax.evolve.votes import Pairs as Pairs
-from audiojax.evolve.votes import Votes as Votes
+from audiojax.ratings.bradley_terry import pairwise_fitness
+from audiojax.ratings.votes import Fitness, Pairs, Stars
+from audiojax.registry import Registry
 
 
 def _vote_weights(stars: Stars, weights: Any) -> np.ndarray:
@@ -193,7 +188,41 @@ def rater_weights(
   return weights
 
 
-STAR_AGGREGATES = ("zscore", "mean", "trimmed")
+# Star aggregates by name: ``fn(stars, rater weights or None) -> Fitness``.
+STAR_AGGREGATES: Registry = Registry(
+  "aggregate",
+  {
+    "zscore": zscore_mean,
+    "mean": mean_rating,
+    "trimmed": lambda stars, weights: trimmed_mean(stars),  # Unweighted.
+  },
+)
+
+
+def _star_fitness(ratings, comparisons, n_items, method, weight_raters):
+  aggregate = STAR_AGGREGATES.get(method)
+  stars = Stars.from_rows(ratings, n_items)
+  if stars.n_raters == 0:
+    return np.full(n_items, np.nan), {"votes": 0}
+  weights = rater_weights(stars) if weight_raters else None
+  if weights is not None and not np.any(weights > 0):
+    # No rater agrees with the others: there is no consensus to tell spam from,
+    # so every rater counts rather than nobody.
+    logging.warning("raters do not agree; fitness unweighted")
+    weights = None
+  return aggregate(stars, weights).value, {"votes": int(stars.rater.size)}
+
+
+def _pairwise_fitness(ratings, comparisons, n_items, method, weight_raters):
+  pairs = Pairs.from_rows(comparisons, n_items)
+  if pairs.n_raters == 0:
+    return np.full(n_items, np.nan), {"votes": 0}
+  return pairwise_fitness(pairs).value, {"votes": int(pairs.rater.size)}
+
+
+RATING_MODES: Registry = Registry(
+  "ratings mode", {"stars": _star_fitness, "pairwise": _pairwise_fitness}
+)
 
 
 def generation_fitness(
@@ -211,35 +240,13 @@ def generation_fitness(
     ratings: star rows (``RatingStore.ratings(g)``), used when ``mode="stars"``.
     comparisons: pairwise rows (``RatingStore.comparisons(g)``), ``mode="pairwise"``.
     n_items: individuals (+ the base generator as the last item).
-    mode: ``"stars"`` or ``"pairwise"`` (Bradley-Terry).
-    method: star aggregate, one of :data:`STAR_AGGREGATES`.
+    mode: a name in :data:`RATING_MODES`: ``"stars"`` or ``"pairwise"``
+      (Bradley-Terry).
+    method: star aggregate, a name in :data:`STAR_AGGREGATES`.
     weight_raters: weigh raters by :func:`rater_weights` (zscore and mean).
 
   Returns:
     ``[n_items]`` fitness (NaN without votes) and ``{"votes": count}``.
   """
-  if mode == "pairwise":
-    pairs = Pairs.from_rows(comparisons, n_items)
-    if pairs.n_raters == 0:
-      return np.full(n_items, np.nan), {"votes": 0}
-    return pairwise_fitness(pairs).value, {"votes": int(pairs.rater.size)}
-  if mode != "stars":
-    raise ValueError(f"unknown ratings mode {mode!r}; valid: stars, pairwise")
-  if method not in STAR_AGGREGATES:
-    raise ValueError(f"unknown aggregate {method!r}; valid: {STAR_AGGREGATES}")
-  stars = Stars.from_rows(ratings, n_items)
-  if stars.n_raters == 0:
-    return np.full(n_items, np.nan), {"votes": 0}
-  weights = rater_weights(stars) if weight_raters else None
-  if weights is not None and not np.any(weights > 0):
-    # No rater agrees with the others: there is no consensus to tell spam from,
-    # so every rater counts rather than nobody.
-    logging.warning("raters do not agree; fitness unweighted")
-    weights = None
-  if method == "zscore":
-    fit = zscore_mean(stars, weights)
-  elif method == "trimmed":
-    fit = trimmed_mean(stars)
-  else:
-    fit = mean_rating(stars, weights)
-  return fit.value, {"votes": int(stars.rater.size)}
+  fitness = RATING_MODES.get(mode)
+  return fitness(ratings, comparisons, n_items, method, weight_raters)

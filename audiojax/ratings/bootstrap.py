@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from audiojax.evolve.votes import Votes
+from audiojax.ratings.votes import Votes
 
 
 class CI(NamedTuple):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-from audiojax.evolve.votes import Fitness, Pairs, check_indices
+from audiojax.ratings.votes import Fitness, Pairs, check_indices
 
 
 def bradley_terry(

@@ -6,7 +6,7 @@ may be killed at any moment, so the store is SQLite (stdlib ``sqlite3``) in WAL 
 with ``synchronous=FULL``: a transaction is acknowledged only once it is durable,
 readers never block the writer, and a second process can read (or write) the same
 file. :class:`RatingDatabase` owns the connection, the versioned schema and the
-``BEGIN IMMEDIATE`` write transactions; :class:`audiojax.evolve.ratings.RatingStore`
+``BEGIN IMMEDIATE`` write transactions; :class:`audiojax.ratings.store.RatingStore`
 adds the votes on top.
 """
 
@@ -19,9 +19,9 @@ import sqlite3
 import threading
 from typing import Self
 
-from audiojax.evolve.rating_errors import RatingError
+from audiojax.ratings.errors import RatingError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: votes record the client address.
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS raters (
@@ -35,17 +35,19 @@ CREATE TABLE IF NOT EXISTS ratings (
   id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL REFERENCES raters,
   clip_id TEXT NOT NULL REFERENCES clips,
   rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5), created REAL NOT NULL,
-  UNIQUE (rater_id, clip_id));
+  address TEXT NULL, UNIQUE (rater_id, clip_id));
 CREATE INDEX IF NOT EXISTS ratings_by_clip ON ratings (clip_id);
 CREATE INDEX IF NOT EXISTS ratings_by_time ON ratings (rater_id, created);
 CREATE TABLE IF NOT EXISTS comparisons (
   id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL REFERENCES raters,
   clip_a TEXT NOT NULL REFERENCES clips, clip_b TEXT NOT NULL REFERENCES clips,
-  winner TEXT NOT NULL, created REAL NOT NULL,
+  winner TEXT NOT NULL, created REAL NOT NULL, address TEXT NULL,
   CHECK (clip_a < clip_b AND winner IN (clip_a, clip_b)),
   UNIQUE (rater_id, clip_a, clip_b));
 CREATE INDEX IF NOT EXISTS comparisons_by_time ON comparisons (rater_id, created);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ratings_by_address ON ratings (address);
+CREATE INDEX IF NOT EXISTS comparisons_by_address ON comparisons (address);
 """
 
 # Rows as returned by the store. A Rating and a Comparison carry their clips'
@@ -100,6 +102,9 @@ class RatingDatabase:
         raise RatingError(
           f"{self.path!r} has schema version {version}, newer than {SCHEMA_VERSION}"
         )
+      if version == 1:  # Votes of a version-1 file keep a NULL address.
+        for table in ("ratings", "comparisons"):
+          db.execute(f"ALTER TABLE {table} ADD COLUMN address TEXT NULL")
       for statement in _SCHEMA.split(";"):
         if statement.strip():
           db.execute(statement)

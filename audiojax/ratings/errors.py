@@ -2,7 +2,7 @@
 
 Votes of the human-guided GA (Singh et al., 2025, "Improving AI-generated music with
 user-guided training") come from a web form, so every id, star count and clip field
-is checked before :class:`audiojax.evolve.ratings.RatingStore` touches the database.
+is checked before :class:`audiojax.ratings.store.RatingStore` touches the database.
 A bad input raises a subclass of :class:`RatingError` (a ``ValueError``) naming the
 offending value, and nothing is written.
 """
@@ -43,6 +43,10 @@ class DuplicateVote(RatingError):
 
 class RateLimited(RatingError):
   """More than ``max_per_minute`` votes by one rater in a sliding 60 s window."""
+
+
+class AddressLimited(RatingError):
+  """Votes from one client address under more rater ids than the store allows."""
 
 
 def check_id(value: object, what: str, error: type[RatingError]) -> str:

@@ -14,12 +14,44 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import librosa
 import numpy as np
 import scipy.special
 
-KINDS = ("honest", "random", "constant", "adversarial")
+from audiojax import audio as audio_lib
+from audiojax.registry import Registry
+
+
+class Kind(NamedTuple):
+  """How a kind of rater turns an honest opinion into a vote.
+
+  Attributes:
+    stars: ``(rater, honest_stars [N], draws [N, 2]) -> stars [N]``.
+    preference: ``(honest_utilities [2], draws [4]) -> utilities [2]`` of a pair.
+  """
+
+  stars: Callable[[Any, np.ndarray, np.ndarray], np.ndarray]
+  preference: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+KINDS: Registry = Registry(
+  "rater kind",
+  {
+    "honest": Kind(lambda r, honest, d: honest, lambda u, d: u),
+    "adversarial": Kind(lambda r, honest, d: 6 - honest, lambda u, d: -u),
+    "constant": Kind(
+      lambda r, honest, d: np.full(len(honest), r.constant), lambda u, d: d[2:]
+    ),
+    # Uniform stars from the second draw: Phi(z) is uniform on (0, 1).
+    "random": Kind(
+      lambda r, honest, d: 1 + np.minimum((5 * _normal_cdf(d[:, 1])).astype(int), 4),
+      lambda u, d: d[2:],
+    ),
+  },
+)
 
 
 def brightness(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -51,8 +83,7 @@ class Rater:
   seed: int = 0
 
   def __post_init__(self):
-    if self.kind not in KINDS:
-      raise ValueError(f"unknown rater kind {self.kind!r}; valid: {', '.join(KINDS)}")
+    KINDS.get(self.kind)  # An unknown kind fails here, naming the valid ones.
 
   def _draws(self, clip_ids: list[str], n: int = 1) -> np.ndarray:
     """``[len(clip_ids), n]`` standard normals that depend on (rater, clip) only."""
@@ -72,14 +103,7 @@ class Rater:
     draws = self._draws(clip_ids, 2)
     honest = 1 + 4 * utility(centroid_hz, self.target_hz, self.width_octaves)
     honest = np.clip(np.rint(honest + self.bias + self.noise * draws[:, 0]), 1, 5)
-    if self.kind == "honest":
-      return honest.astype(int)
-    if self.kind == "adversarial":
-      return (6 - honest).astype(int)
-    if self.kind == "constant":
-      return np.full(len(clip_ids), self.constant, int)
-    # Uniform stars from the second draw: Phi(z) is uniform on (0, 1).
-    return 1 + np.minimum((5 * _normal_cdf(draws[:, 1])).astype(int), 4)
+    return KINDS.get(self.kind).stars(self, honest, draws).astype(int)
 
   def prefer(
     self, clip_a: str, clip_b: str, centroid_a: float, centroid_b: float
@@ -87,11 +111,7 @@ class Rater:
     """The clip this rater picks of a pair."""
     draws = self._draws([f"{clip_a}|{clip_b}"], 4)[0]
     u = utility(np.array([centroid_a, centroid_b]), self.target_hz, self.width_octaves)
-    u = u + 0.25 * self.noise * draws[:2]
-    if self.kind == "adversarial":
-      u = -u
-    elif self.kind in ("random", "constant"):
-      u = draws[2:]
+    u = KINDS.get(self.kind).preference(u + 0.25 * self.noise * draws[:2], draws)
     return clip_a if u[0] >= u[1] else clip_b
 
 
@@ -148,7 +168,7 @@ def make_panel(
 
 
 class SimulatedPanel:
-  """A panel voting through a :class:`~audiojax.evolve.ratings.RatingStore`, as the
+  """A panel voting through a :class:`~audiojax.ratings.store.RatingStore`, as the
   Gradio app's users do: each rater in turn asks for the next clip it has not rated
   (least-rated first) and votes, until every clip has ``per_clip`` votes.
 
@@ -223,6 +243,18 @@ class SimulatedPanel:
           continue
         votes += 1
     return votes
+
+  def vote(self, store, generation: int, ratings: Any, *, seed: int = 0) -> int:
+    """Votes on the published clips of ``generation`` as a session's ``ratings``
+    config asks (stars until ``per_clip`` each, or ``pairs_per_rater`` pairwise
+    rounds), listening to the WAV files raters get; returns the votes cast."""
+    audio = {
+      c.clip_id: audio_lib.load(c.file, sr=self.sample_rate)[0]
+      for c in store.clips(generation)
+    }
+    if ratings.mode == "pairwise":
+      return self.rate_pairs(store, generation, audio, ratings.pairs_per_rater, seed)
+    return self.rate_stars(store, generation, audio, ratings.per_clip)
 
   def _brightness(self, audio_by_clip: dict[str, np.ndarray]) -> dict[str, float]:
     ids = sorted(audio_by_clip)

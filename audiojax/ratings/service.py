@@ -1,31 +1,39 @@
-"""The rating service behind the Gradio app, and the app itself.
+"""The rating service: what raters and admins can do, over a ratings store.
 
 :class:`RatingService` is plain Python over a :class:`RatingStore` (so it is tested
-without a browser): it hands raters the clips of the *current* generation, least
-rated first, records stars or pairwise choices, reports progress, and runs the admin
-actions behind a token. Every refusal is a :class:`RatingError` (a ``ValueError``)
-naming the reason, and changes nothing. :func:`build_app` wraps it in a
-``gr.Blocks`` page whose events are the public API: ``/next_clip`` (rater_id -> audio,
-clip_id), ``/rate`` (rater_id, clip_id, rating -> confirmation), ``/next_pair``,
-``/compare``, ``/status`` and ``/admin``; a refused request raises ``gr.Error`` with
-the reason.
+without a browser, and imports no JAX): it hands raters the clips of the *current*
+generation, least rated first, records stars or pairwise choices with the client's
+address, reports progress, and runs the admin actions behind a token. Every refusal is
+a :class:`RatingError` (a ``ValueError``) naming the reason, and changes nothing.
+:mod:`audiojax.ratings.page` wraps it in the Gradio page whose events are the public
+API.
+
+The service runs before the thing it serves exists: while the GA's generator trains
+or loads, a :class:`Progress` says what the server is preparing and how far it is, and
+every rater request is refused with a :class:`NotReady` naming it. The session and the
+service talk only through the store's ``meta`` table (generation, phase, paused,
+advance), so they may live in different threads or processes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import os
+import threading
 import time
-import uuid
 from typing import Any
 
 import numpy as np
 
-from audiojax.evolve import session as session_lib
-from audiojax.evolve.rating_errors import RatingError, check_id
-from audiojax.evolve.ratings import InvalidRater, RatingStore, UnknownClip
+from audiojax.ratings.errors import InvalidRater, RatingError, UnknownClip, check_id
+from audiojax.ratings.store import RatingStore
 
 ADMIN_ACTIONS = ("advance", "pause", "resume", "export")
+
+# Keys of the store's meta table, written by the session and read by the service.
+META_GENERATION, META_PHASE = "generation", "phase"
+META_PAUSED, META_ADVANCE = "paused", "advance_generation"
 
 
 class AdminError(RatingError):
@@ -37,7 +45,90 @@ class ClosedGeneration(RatingError):
 
 
 class NotReady(RatingError):
-  """No clip to serve right now (paused, rendering, or all clips rated)."""
+  """No clip to serve right now (preparing, paused, rendering, or all rated)."""
+
+
+@dataclasses.dataclass
+class Progress:
+  """What the server is preparing before it can serve clips, shared across threads.
+
+  Attributes:
+    task: what it is doing ("training the generator"); empty once ready.
+    step: how far (e.g. training steps done), when countable.
+    total: out of how many.
+    error: set when preparing failed; every request then reports it.
+  """
+
+  task: str = "starting"
+  step: int | None = None
+  total: int | None = None
+  error: str | None = None
+  _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+  def update(self, task: str, step: int | None = None, total: int | None = None):
+    with self._lock:
+      self.task, self.step, self.total = task, step, total
+
+  def fail(self, error: str) -> None:
+    with self._lock:
+      self.error = error
+
+  def done(self) -> None:
+    self.update("")
+
+  @property
+  def ready(self) -> bool:
+    with self._lock:
+      return not self.task and self.error is None
+
+  def describe(self) -> str:
+    with self._lock:
+      if self.error is not None:
+        return f"not ready: {self.error}"
+      where = f", step {self.step}/{self.total}" if self.total else ""
+      return f"not ready yet: {self.task}{where}; try again in a minute"
+
+  def as_dict(self) -> dict[str, Any] | None:
+    with self._lock:
+      if not self.task and self.error is None:
+        return None
+      return {
+        "task": self.task,
+        "step": self.step,
+        "total": self.total,
+        "error": self.error,
+      }
+
+
+def wait_for_generation(
+  store: RatingStore,
+  generation: int,
+  *,
+  mode: str,
+  per_clip: int,
+  timeout_seconds: float = 0.0,
+  stop: threading.Event | None = None,
+  poll: float = 0.2,
+) -> bool:
+  """Blocks until ``generation`` can be concluded; False if ``stop`` is set first.
+
+  A generation ends when every clip has ``per_clip`` star votes (``mode="stars"``),
+  ``timeout_seconds`` (> 0) passed, or an admin asked to advance it; never while the
+  session is paused.
+  """
+  start = time.monotonic()
+  while stop is None or not stop.is_set():
+    if store.get_meta(META_PAUSED, "0") != "1":
+      if store.get_meta(META_ADVANCE) == str(generation):
+        return True
+      if mode == "stars":
+        counts = store.counts_per_clip(generation)
+        if counts and min(counts.values()) >= per_clip:
+          return True
+      if timeout_seconds and time.monotonic() - start > timeout_seconds:
+        return True
+    time.sleep(poll)
+  return False
 
 
 class RatingService:
@@ -48,6 +139,7 @@ class RatingService:
     population_size: ``P``; clips of individual ``P`` are the base generator's.
     admin_token: the secret admin actions need (None: admin actions disabled).
     export_dir: where CSV exports are written.
+    progress: what the server is still preparing (None: ready from the start).
   """
 
   def __init__(
@@ -57,19 +149,21 @@ class RatingService:
     *,
     admin_token: str | None,
     export_dir: str,
+    progress: Progress | None = None,
   ):
     self.store = store
     self.population_size = population_size
     self.admin_token = admin_token
     self.export_dir = export_dir
+    self.progress = progress or Progress(task="")
 
   # State.
 
   def generation(self) -> int:
-    return int(self.store.get_meta(session_lib.META_GENERATION, "0"))
+    return int(self.store.get_meta(META_GENERATION, "0"))
 
   def paused(self) -> bool:
-    return self.store.get_meta(session_lib.META_PAUSED, "0") == "1"
+    return self.store.get_meta(META_PAUSED, "0") == "1"
 
   def status(self) -> dict[str, Any]:
     """Generation, phase, this generation's clips and votes, and the mean rating of
@@ -83,8 +177,10 @@ class RatingService:
       ]
       means.append(float(np.mean(stars)) if stars else None)
     return {
+      "ready": self.progress.ready,
+      "preparing": self.progress.as_dict(),
       "generation": g,
-      "phase": self.store.get_meta(session_lib.META_PHASE, "render"),
+      "phase": self.store.get_meta(META_PHASE, "render"),
       "paused": self.paused(),
       "clips": len(counts),
       "ratings": int(sum(counts.values())),
@@ -95,6 +191,8 @@ class RatingService:
   # Raters.
 
   def _check_open(self) -> int:
+    if not self.progress.ready:
+      raise NotReady(self.progress.describe())
     if self.paused():
       raise NotReady("the session is paused; please come back in a moment")
     return self.generation()
@@ -127,11 +225,13 @@ class RatingService:
         )
     raise UnknownClip(f"unknown clip id {clip_id!r}")
 
-  def rate(self, rater_id: str, clip_id: str, rating: Any) -> str:
-    """Stores ``rating`` stars; returns a confirmation."""
+  def rate(
+    self, rater_id: str, clip_id: str, rating: Any, *, address: str | None = None
+  ) -> str:
+    """Stores ``rating`` stars from client ``address``; returns a confirmation."""
     g = self._check_open()
     clip = self._current_clip(clip_id, g)
-    stored = self.store.rate(rater_id, clip.clip_id, rating)
+    stored = self.store.rate(rater_id, clip.clip_id, rating, address=address)
     return f"thanks: {stored.rating} stars for {stored.clip_id}"
 
   def next_pair(self, rater_id: str) -> tuple[str, str, str, str]:
@@ -161,10 +261,19 @@ class RatingService:
         return a.file, b.file, a.clip_id, b.clip_id
     raise NotReady(f"no new pair of generation {g} to compare right now")
 
-  def compare(self, rater_id: str, clip_a: str, clip_b: str, winner: str) -> str:
+  def compare(
+    self,
+    rater_id: str,
+    clip_a: str,
+    clip_b: str,
+    winner: str,
+    *,
+    address: str | None = None,
+  ) -> str:
+    """Stores that ``rater_id`` preferred ``winner``; returns a confirmation."""
     g = self._check_open()
     a, b = self._current_clip(clip_a, g), self._current_clip(clip_b, g)
-    self.store.compare(rater_id, a.clip_id, b.clip_id, winner)
+    self.store.compare(rater_id, a.clip_id, b.clip_id, winner, address=address)
     return f"thanks: you preferred {winner}"
 
   # Admin.
@@ -186,10 +295,10 @@ class RatingService:
       )
     g = self.generation()
     if action == "advance":
-      self.store.set_meta(session_lib.META_ADVANCE, str(g))
+      self.store.set_meta(META_ADVANCE, str(g))
       return f"generation {g} will close now"
     if action in ("pause", "resume"):
-      self.store.set_meta(session_lib.META_PAUSED, "1" if action == "pause" else "0")
+      self.store.set_meta(META_PAUSED, "1" if action == "pause" else "0")
       return f"session {action}d at generation {g}"
     os.makedirs(self.export_dir, exist_ok=True)
     path = os.path.join(
@@ -197,171 +306,3 @@ class RatingService:
     )
     self.store.export_csv(path)
     return path
-
-
-def new_rater_id() -> str:
-  return f"rater-{uuid.uuid4().hex[:10]}"
-
-
-def progress_report(status: dict[str, Any]):
-  """The progress panel of a :meth:`RatingService.status`: a Markdown summary and
-  table, and the ``(generation, mean rating)`` frame the curve plots (generations
-  without ratings left out)."""
-  import pandas as pd
-
-  s, means = status, status["mean_rating_per_generation"]
-  lines = [
-    f"**Generation {s['generation']}** ({'paused' if s['paused'] else s['phase']}):"
-    f" {s['clips']} clips, {s['ratings']} ratings,"
-    f" at least {s['min_ratings_per_clip']} per clip.",
-    "",
-    "| generation | mean rating |",
-    "| --- | --- |",
-  ]
-  lines += [
-    f"| {g} | {'-' if m is None else f'{m:.2f}'} |" for g, m in enumerate(means)
-  ]
-  curve = pd.DataFrame(
-    [(g, m) for g, m in enumerate(means) if m is not None],
-    columns=["generation", "mean rating"],
-  )
-  return "\n".join(lines), curve
-
-
-def build_app(service: RatingService, *, title: str, pairwise: bool = False):
-  """The Gradio page: rate (or compare), progress, admin. Returns ``gr.Blocks``."""
-  import gradio as gr
-
-  def guard(fn):
-    def wrapped(*args):
-      try:
-        return fn(*args)
-      except RatingError as e:
-        raise gr.Error(str(e), print_exception=False) from e
-
-    wrapped.__name__ = fn.__name__
-    wrapped.__doc__ = fn.__doc__
-    return wrapped
-
-  def next_clip(rater_id: str):
-    return service.next_clip(rater_id)
-
-  def rate(rater_id: str, clip_id: str, rating: int):
-    return service.rate(rater_id, clip_id, rating)
-
-  def next_pair(rater_id: str):
-    return service.next_pair(rater_id)
-
-  def compare(rater_id: str, clip_a: str, clip_b: str, winner: str):
-    return service.compare(rater_id, clip_a, clip_b, winner)
-
-  def admin(token: str, action: str):
-    return service.admin(token, action)
-
-  def status():
-    return service.status()
-
-  progress = lambda: progress_report(service.status())
-
-  locked = dict(interactive=False, value=None)
-  with gr.Blocks(title=title, analytics_enabled=False) as demo:
-    gr.Markdown(f"# {title}")
-    rater = gr.Textbox(label="Your rater id", interactive=True)
-    demo.load(new_rater_id, None, rater, api_visibility="private")
-    with gr.Tab("Rate"):
-      gr.Markdown("Listen to the clip to the end, or at least start it, then rate it.")
-      with gr.Row():
-        next_btn = gr.Button("Next clip", variant="primary")
-        skip_btn = gr.Button("Skip")
-      player = gr.Audio(label="Clip", type="filepath", interactive=False)
-      clip_id = gr.Textbox(label="clip", visible=False)
-      stars = gr.Radio(
-        [1, 2, 3, 4, 5], label="Rating (1 = dislike, 5 = love)", interactive=False
-      )
-      submit = gr.Button("Submit rating", interactive=False)
-      message = gr.Markdown()
-      lock = lambda: (gr.update(**locked), gr.update(interactive=False))
-      next_btn.click(
-        guard(next_clip),
-        rater,
-        [player, clip_id],
-        api_name="next_clip",
-        concurrency_limit=None,
-      ).then(lock, None, [stars, submit], api_visibility="private")
-      skip_btn.click(
-        guard(next_clip),
-        rater,
-        [player, clip_id],
-        api_visibility="private",
-        concurrency_limit=None,
-      ).then(lock, None, [stars, submit], api_visibility="private")
-      # Rating opens only once the clip has played.
-      player.play(
-        lambda: (gr.update(interactive=True), gr.update(interactive=True)),
-        None,
-        [stars, submit],
-        api_visibility="private",
-      )
-      submit.click(
-        guard(rate),
-        [rater, clip_id, stars],
-        message,
-        api_name="rate",
-        concurrency_limit=None,
-      ).success(
-        guard(next_clip), rater, [player, clip_id], api_visibility="private"
-      ).then(lock, None, [stars, submit], api_visibility="private")
-    with gr.Tab("Compare", visible=pairwise):
-      gr.Markdown("Which of the two clips do you prefer?")
-      pair_btn = gr.Button("Next pair", variant="primary")
-      with gr.Row():
-        audio_a = gr.Audio(label="A", type="filepath", interactive=False)
-        audio_b = gr.Audio(label="B", type="filepath", interactive=False)
-      id_a = gr.Textbox(visible=False)
-      id_b = gr.Textbox(visible=False)
-      with gr.Row():
-        pick_a = gr.Button("A is better")
-        pick_b = gr.Button("B is better")
-      pair_message = gr.Markdown()
-      pair_btn.click(
-        guard(next_pair),
-        rater,
-        [audio_a, audio_b, id_a, id_b],
-        api_name="next_pair",
-        concurrency_limit=None,
-      )
-      winner = gr.Textbox(visible=False)
-      for button, chosen in ((pick_a, id_a), (pick_b, id_b)):
-        button.click(lambda w: w, chosen, winner, api_visibility="private").then(
-          guard(compare),
-          [rater, id_a, id_b, winner],
-          pair_message,
-          api_visibility="private",
-        )
-      gr.Button(visible=False).click(
-        guard(compare),
-        [rater, id_a, id_b, winner],
-        pair_message,
-        api_name="compare",
-        concurrency_limit=None,
-      )
-    with gr.Tab("Progress"):
-      board = gr.Markdown()
-      curve = gr.LinePlot(
-        x="generation",
-        y="mean rating",
-        title="Mean rating per generation",
-        y_lim=[1, 5],
-        x_axis_format="d",
-      )
-      gr.Timer(2.0).tick(progress, None, [board, curve], api_visibility="private")
-      demo.load(progress, None, [board, curve], api_visibility="private")
-    with gr.Tab("Admin"):
-      token = gr.Textbox(label="Admin token", type="password")
-      action = gr.Radio(list(ADMIN_ACTIONS), label="Action", value="advance")
-      run_btn = gr.Button("Run")
-      admin_out = gr.Textbox(label="Result", interactive=False)
-      run_btn.click(guard(admin), [token, action], admin_out, api_name="admin")
-    status_json = gr.JSON(visible=False)
-    gr.Button(visible=False).click(status, None, status_json, api_name="status")
-  return demo

@@ -5,14 +5,14 @@ GA) and give 1-5 stars or pick the better of two clips, as in Singh et al., 2025
 "Improving AI-generated music with user-guided training". Votes arrive from many Gradio
 worker threads at once and the process may be killed at any moment, so the store is
 SQLite (stdlib ``sqlite3``) in WAL mode with ``synchronous=FULL``
-(:mod:`audiojax.evolve.rating_db`): a vote is acknowledged only after its transaction
+(:mod:`audiojax.ratings.db`): a vote is acknowledged only after its transaction
 is durable, readers never block the writer, and a second process can read (or write)
 the same file.
 
 Every vote runs in one ``BEGIN IMMEDIATE`` transaction that validates, checks the
 sliding-window rate limit and inserts, so a rejected vote changes nothing and two
 concurrent votes cannot both slip under the limit. Bad input raises a subclass of
-:class:`RatingError` (a ``ValueError``, :mod:`audiojax.evolve.rating_errors`) naming
+:class:`RatingError` (a ``ValueError``, :mod:`audiojax.ratings.errors`) naming
 the offending value.
 """
 
@@ -26,17 +26,15 @@ import sqlite3
 import time
 from typing import IO
 
-# Names defined here before the store was split, re-exported (`as`) for importers.
-from audiojax.evolve.rating_db import SCHEMA_VERSION as SCHEMA_VERSION
-from audiojax.evolve.rating_db import (
+from audiojax.ratings.db import (
   Clip,
   Comparison,
   RaterInfo,
   Rating,
   RatingDatabase,
 )
-from audiojax.evolve.rating_errors import MAX_ID_LENGTH as MAX_ID_LENGTH
-from audiojax.evolve.rating_errors import (
+from audiojax.ratings.errors import (
+  AddressLimited,
   DuplicateVote,
   InvalidClip,
   InvalidRater,
@@ -48,13 +46,18 @@ from audiojax.evolve.rating_errors import (
   check_stars,
   check_time,
 )
-from audiojax.evolve.rating_errors import RatingError as RatingError
 
 WINDOW_SECONDS = 60.0
 CSV_COLUMNS = (
   "kind rater_id generation clip_id individual rating clip_b individual_b winner"
   " created"
 ).split()
+
+
+def _check_address(address: object) -> str | None:
+  if address is None:
+    return None
+  return check_id(address, "client address", InvalidRater)
 
 
 def _tie_break(rater_id: str, clip_id: str) -> bytes:
@@ -73,17 +76,31 @@ class RatingStore(RatingDatabase):
     path: database file; created with its schema if missing.
     max_per_minute: votes (ratings plus comparisons) one rater may cast in any
       sliding 60 s window.
+    max_raters_per_address: how many rater ids may vote from one client address in
+      one generation (0: no limit). A shared link lets anybody invent ids; this is
+      what stops one person from stuffing a generation by switching them. People
+      behind one NAT (a lab, a household) share an address: set it to their number.
     busy_timeout: seconds to wait for another process's write lock.
   """
 
   def __init__(
-    self, path: str | os.PathLike, *, max_per_minute: int = 30, busy_timeout=30.0
+    self,
+    path: str | os.PathLike,
+    *,
+    max_per_minute: int = 30,
+    max_raters_per_address: int = 0,
+    busy_timeout=30.0,
   ):
-    if isinstance(max_per_minute, bool) or not isinstance(max_per_minute, int):
-      raise ValueError(f"max_per_minute must be an int, got {max_per_minute!r}")
-    if max_per_minute < 1:
-      raise ValueError(f"max_per_minute must be >= 1, got {max_per_minute}")
+    for name, value, low in (
+      ("max_per_minute", max_per_minute, 1),
+      ("max_raters_per_address", max_raters_per_address, 0),
+    ):
+      if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+      if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
     self.max_per_minute = max_per_minute
+    self.max_raters_per_address = max_raters_per_address
     super().__init__(path, busy_timeout=busy_timeout)
 
   # Clips, raters and session state.
@@ -155,28 +172,42 @@ class RatingStore(RatingDatabase):
   # Votes.
 
   def rate(
-    self, rater_id: str, clip_id: str, rating: int, *, now: float | None = None
+    self,
+    rater_id: str,
+    clip_id: str,
+    rating: int,
+    *,
+    now: float | None = None,
+    address: str | None = None,
   ) -> Rating:
     """Records ``rating`` stars (1..5) by ``rater_id`` for ``clip_id``.
 
+    Args:
+      rater_id, clip_id, rating: the vote.
+      now: its time (seconds since the epoch; default: now).
+      address: the client's network address, recorded with the vote and checked
+        against ``max_raters_per_address`` (None: a local caller, not checked).
+
     Returns:
       The stored rating, once it is durable. Raises a :class:`RatingError` subclass
-      (and stores nothing) for a bad rater, clip or rating, a repeated vote, or a rater
-      over the rate limit.
+      (and stores nothing) for a bad rater, clip or rating, a repeated vote, a rater
+      over the rate limit, or an address over its rater limit.
     """
     rater_id = check_id(rater_id, "rater id", InvalidRater)
     rating = check_stars(rating)
     now = check_time(now)
+    address = _check_address(address)
     with self._write() as db:
       clip = self._clip(db, clip_id)
-      self._admit(db, rater_id, now)
+      self._admit(db, rater_id, now, address, clip.generation)
       if db.execute(
         "SELECT 1 FROM ratings WHERE rater_id=? AND clip_id=?", (rater_id, clip.clip_id)
       ).fetchone():
         raise DuplicateVote(f"rater {rater_id!r} already rated clip {clip.clip_id!r}")
       cur = db.execute(
-        "INSERT INTO ratings (rater_id, clip_id, rating, created) VALUES (?, ?, ?, ?)",
-        (rater_id, clip.clip_id, rating, now),
+        "INSERT INTO ratings (rater_id, clip_id, rating, created, address)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (rater_id, clip.clip_id, rating, now, address),
       )
     return Rating(cur.lastrowid, rater_id, clip.clip_id, rating, now, *clip[1:3])
 
@@ -188,6 +219,7 @@ class RatingStore(RatingDatabase):
     winner: str,
     *,
     now: float | None = None,
+    address: str | None = None,
   ) -> Comparison:
     """Records that ``rater_id`` preferred ``winner`` of two clips of one generation.
 
@@ -198,6 +230,7 @@ class RatingStore(RatingDatabase):
     """
     rater_id = check_id(rater_id, "rater id", InvalidRater)
     now = check_time(now)
+    address = _check_address(address)
     with self._write() as db:
       a, b = self._clip(db, clip_a), self._clip(db, clip_b)
       if a.clip_id == b.clip_id:
@@ -212,7 +245,7 @@ class RatingStore(RatingDatabase):
           f"(generation {b.generation}) are from different generations"
         )
       a, b = sorted((a, b))
-      self._admit(db, rater_id, now)
+      self._admit(db, rater_id, now, address, a.generation)
       if db.execute(
         "SELECT 1 FROM comparisons WHERE rater_id=? AND clip_a=? AND clip_b=?",
         (rater_id, a.clip_id, b.clip_id),
@@ -221,9 +254,10 @@ class RatingStore(RatingDatabase):
           f"rater {rater_id!r} already compared {a.clip_id!r} with {b.clip_id!r}"
         )
       cur = db.execute(
-        "INSERT INTO comparisons (rater_id, clip_a, clip_b, winner, created)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (rater_id, a.clip_id, b.clip_id, winner, now),
+        "INSERT INTO comparisons"
+        " (rater_id, clip_a, clip_b, winner, created, address)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (rater_id, a.clip_id, b.clip_id, winner, now, address),
       )
     row = (cur.lastrowid, rater_id, a.clip_id, b.clip_id, winner, now, a.generation)
     return Comparison(*row, a.individual, b.individual)
@@ -242,8 +276,30 @@ class RatingStore(RatingDatabase):
     )
     return db.execute("SELECT * FROM raters WHERE rater_id=?", (rater_id,)).fetchone()
 
-  def _admit(self, db: sqlite3.Connection, rater_id: str, now: float) -> None:
-    """Registers the rater and raises if flagged or over the sliding-window limit."""
+  def _admit(
+    self,
+    db: sqlite3.Connection,
+    rater_id: str,
+    now: float,
+    address: str | None,
+    generation: int,
+  ) -> None:
+    """Registers the rater; raises if flagged, over the sliding-window limit, or
+    voting from an address that too many other raters used this generation."""
+    if address is not None and self.max_raters_per_address:
+      others = db.execute(
+        "SELECT DISTINCT v.rater_id FROM (SELECT rater_id, clip_id AS clip, address"
+        " FROM ratings UNION ALL SELECT rater_id, clip_a, address FROM comparisons)"
+        " v JOIN clips c ON c.clip_id = v.clip"
+        " WHERE v.address=? AND c.generation=? AND v.rater_id<>?",
+        (address, generation, rater_id),
+      ).fetchall()
+      if len(others) >= self.max_raters_per_address:
+        raise AddressLimited(
+          f"address {address} already voted in generation {generation} as "
+          f"{len(others)} other rater(s) (limit {self.max_raters_per_address} "
+          "raters per address); one vote per person, please"
+        )
     flagged = self._ensure_rater(db, rater_id, now)[3]
     if flagged is not None:
       raise InvalidRater(f"rater {rater_id!r} is blocked: {flagged}")

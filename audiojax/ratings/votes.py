@@ -1,10 +1,10 @@
 """One generation's votes as arrays: star ratings, pairwise votes, per-item fitness.
 
-The rows of :class:`audiojax.evolve.ratings.RatingStore` (the human-guided GA of Singh
+The rows of :class:`audiojax.ratings.store.RatingStore` (the human-guided GA of Singh
 et al., 2025, "Improving AI-generated music with user-guided training") become
 parallel index arrays, :class:`Stars` and :class:`Pairs`, checked once on
-construction; every aggregate in :mod:`audiojax.evolve.aggregate`,
-:mod:`audiojax.evolve.bradley_terry` and :mod:`audiojax.evolve.bootstrap` maps them to
+construction; every aggregate in :mod:`audiojax.ratings.aggregate`,
+:mod:`audiojax.ratings.bradley_terry` and :mod:`audiojax.ratings.bootstrap` maps them to
 a :class:`Fitness` per individual.
 """
 

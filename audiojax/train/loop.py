@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from absl import logging
@@ -47,12 +48,14 @@ class Task:
     loss_fn: ``(params, batch, key) -> (loss, metrics)``, one object for the whole run.
     train_data: the training batches (its position is checkpointed).
     evaluators: run every ``eval_every`` steps and at the end.
+    eval_params: ``state -> params`` the evaluators judge (e.g. the EMA).
   """
 
   init_params: Callable[[jax.Array], Any]
   loss_fn: LossFn
   train_data: pipeline.TrainIterator
   evaluators: Sequence[Evaluator] = ()
+  eval_params: Callable[[TrainState], Any] = lambda state: state.params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +82,11 @@ class LoopConfig:
           f"{name}={every} must be a non-negative multiple of "
           f"log_every={self.log_every}"
         )
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> LoopConfig:
+    """The loop fields of an experiment config (each declared in its file)."""
+    return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls)})
 
 
 def _first_nonfinite(losses: list[jax.Array]) -> int | None:
@@ -127,6 +135,7 @@ def train(
   *,
   mesh: jax.sharding.Mesh | None = None,
   schedule: optax.Schedule | None = None,
+  on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[TrainState, dict[str, dict[str, Any]]]:
   """Trains ``task`` for ``config.total_steps`` steps, resuming from ``workdir``.
 
@@ -137,6 +146,8 @@ def train(
     workdir: the run directory (``checkpoints/``, ``metrics.jsonl``, ``tb/``).
     mesh: devices to run on (default: all, data parallel).
     schedule: the learning-rate schedule, only to log it.
+    on_step: ``(step, total_steps)`` after every step and once at the start (a
+      progress report for a server waiting on this run).
 
   Returns:
     The final state and the final evaluators' results ``{name: {metric: value}}``.
@@ -170,6 +181,8 @@ def train(
   start = int(state.step)
   writer.truncate_after(start)
 
+  if on_step is not None:
+    on_step(start, config.total_steps)
   losses, metrics = [], []
   window_start = start
   progress = tqdm(
@@ -186,6 +199,8 @@ def train(
       losses.append(m["loss"])
       metrics.append(m)
       progress.update(1)
+      if on_step is not None:
+        on_step(step, config.total_steps)
       last = step == config.total_steps
       if step % config.log_every == 0 or last:
         lr = float(schedule(step - 1)) if schedule is not None else None
@@ -193,12 +208,12 @@ def train(
         progress.set_postfix(loss=f"{float(jnp.mean(jnp.stack(losses))):.4f}")
         losses, metrics, window_start = [], [], step
       if last or (config.eval_every and step % config.eval_every == 0):
-        final = _evaluate(task.evaluators, state.params, writer, step)
+        final = _evaluate(task.evaluators, task.eval_params(state), writer, step)
       if last or (config.checkpoint_every and step % config.checkpoint_every == 0):
         checkpointer.save(step, state.checkpoint_tree(), {"data": data.get_state()})
     if start >= config.total_steps:
       # A finished run asked again: its final metrics are on file already.
-      final = _evaluate(task.evaluators, state.params, None, start)
+      final = _evaluate(task.evaluators, task.eval_params(state), None, start)
   finally:
     progress.close()
     checkpointer.close()

@@ -5,7 +5,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from audiojax.data import DATASETS, ArraySource, DataError, catalog, load
+from audiojax.data import DATASETS, catalog, load
+from audiojax.data.source import ArraySource, DataError
 
 tfds = pytest.importorskip("tensorflow_datasets")
 pytest.importorskip("tensorflow")  # tfds' Audio feature and mock_data need it.

@@ -7,7 +7,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from audiojax.data import DATASETS, DataError, keywords, load
+from audiojax.data import DATASETS, keywords, load, tts
+from audiojax.data.source import DataError
 
 
 def _examples(split):
@@ -77,7 +78,7 @@ def test_rebuild_is_byte_identical(tiny, tmp_path):
 
 
 def test_takes_of_one_word_differ():
-  voice = keywords.Voice("flite", "slt")
+  voice = tts.Voice("flite", "slt")
   with tempfile.TemporaryDirectory() as workdir:
     takes = [
       keywords.render(keywords.Utterance(voice, 0, r), 0, workdir) for r in range(3)
@@ -96,17 +97,17 @@ def test_trim_matches_librosa():
   ]
   y = (rng.standard_normal(len(envelope)) * envelope).astype(np.float32)
   expected, _ = librosa.effects.trim(y, top_db=40, frame_length=512, hop_length=128)
-  np.testing.assert_array_equal(keywords.trim(y), expected)
+  np.testing.assert_array_equal(tts.trim(y), expected)
 
 
 def test_voices_of_one_person_share_a_split():
-  recorded = [keywords.Voice("flite", n) for n in ("kal16", "awb", "rms", "slt")]
+  recorded = [tts.Voice("flite", n) for n in ("kal16", "awb", "rms", "slt")]
   recorded += [
-    keywords.Voice("festival", n)
+    tts.Voice("festival", n)
     for n in ("kal_diphone", "cmu_us_slt_arctic_hts", "cmu_us_awb_cg", "ked_diphone")
   ]
   formant = [
-    keywords.Voice("espeak-ng", a, v)
+    tts.Voice("espeak-ng", a, v)
     for a in ("en-us", "en-gb")
     for v in ("", "m1", "f2")
   ]

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from audiojax.data import DATASETS, load, music, music_render
+from audiojax.data import DATASETS, load, music, music_instruments, music_render
 from audiojax.data.source import DataError
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -55,7 +55,7 @@ def test_every_family_is_in_train_and_labels_agree(tiny):
   names = builder.info.features["family"].names
   assert len(names) >= 8
   train_families = {names[e["family"]] for e in examples["train"]}
-  assert train_families == set(music_render.FAMILIES)
+  assert train_families == set(music_instruments.FAMILIES)
   for e in examples["train"] + examples["test"]:
     family, _, _, _ = music_render.instrument(int(e["program"]))
     assert family == names[e["family"]]
@@ -139,7 +139,7 @@ def test_load_split_family_and_collection_labels(tiny):
   split = load("audiojax_music", "train", data_dir=data_dir, config="tiny")
   assert "audiojax_music" in DATASETS
   assert split.label_key == "family"
-  assert split.class_names == music_render.FAMILIES
+  assert split.class_names == music_instruments.FAMILIES
   assert (split.sample_rate, split.clip_samples) == (16000, 32000)
   assert len(split) == len(examples["train"])
   labels = sorted(int(split.source[i]["family"]) for i in range(len(split)))
@@ -168,7 +168,7 @@ def test_select_pieces_skips_unreadable_pieces_and_splits_80_10_10(monkeypatch):
 
   def parse(piece_id, collection):
     if piece_id.endswith("7"):
-      raise music_render.RenderError(f"{piece_id} is unreadable")
+      raise music_instruments.RenderError(f"{piece_id} is unreadable")
     return music_render.Piece(piece_id, collection, np.array([[60.0, 0.0, 1.0, 0.0]]))
 
   monkeypatch.setattr(music_render, "parse_piece", parse)

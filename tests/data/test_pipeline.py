@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from audiojax.data import ArraySource, AudioSplit, DataError, pipeline
+from audiojax.data import pipeline
+from audiojax.data.source import ArraySource, AudioSplit, DataError
 
 
 def _split(n=23, samples=10, classes=3):
@@ -77,10 +78,12 @@ def test_eval_batches_cover_each_example_once_with_a_mask():
   assert np.all(batches[-1]["audio"][3:] == 0)
 
 
-def test_fix_length_crops_and_pads():
+def test_collate_crops_and_pads_audio_to_the_clip_length():
   x = np.arange(6, dtype=np.float32)
-  np.testing.assert_array_equal(pipeline.fix_length(x, 4), [0, 1, 2, 3])
-  np.testing.assert_array_equal(pipeline.fix_length(x, 8), [0, 1, 2, 3, 4, 5, 0, 0])
+  examples = [{"audio": x, "label": 0}, {"audio": x[:2], "label": 1}]
+  audio = pipeline.collate_audio(examples, _split(samples=4))["audio"]
+  assert type(audio) is np.ndarray and audio.dtype == np.float32  # Stays on the host.
+  np.testing.assert_array_equal(audio, [[0, 1, 2, 3], [0, 1, 0, 0]])
 
 
 def test_too_small_split_and_bad_batch_size_raise():

@@ -1,4 +1,4 @@
-"""A tiny trained generator, shared by the session and app tests."""
+"""The tiny trained generator the session and app tests steer."""
 
 import pytest
 
@@ -14,17 +14,13 @@ def ga_config(variant: str, data_dir: str, generator_dir: str):
 
 
 @pytest.fixture(scope="session")
-def generator_dir(tmp_path_factory, music_tiny, data_dir) -> str:
-  from audiojax.generate import experiment as gen_experiment
-
-  path = str(tmp_path_factory.mktemp("generator"))
-  gen_experiment.train_generator(ga_config("tiny", data_dir, path).generator, path)
-  return path
+def generator_dir(generator_run) -> str:
+  """The finished tiny ``music_generator`` run (a GA loads it, never retrains)."""
+  return generator_run[1]
 
 
 @pytest.fixture(scope="session")
-def tiny_generator(generator_dir, data_dir):
-  from audiojax.generate import experiment as gen_experiment
+def tiny_generator(generator_dir):
+  from audiojax.train import restore
 
-  config = ga_config("tiny", data_dir, generator_dir)
-  return gen_experiment.train_generator(config.generator, generator_dir)
+  return restore(generator_dir)

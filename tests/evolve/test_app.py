@@ -1,7 +1,8 @@
-"""The rating service (bad requests change nothing) and the live Gradio app."""
+"""The live Gradio app of a GA session, in a subprocess, driven by gradio_client."""
 
 import concurrent.futures
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,138 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from audiojax.evolve import session as session_lib
-from audiojax.evolve.app import (
-  AdminError,
-  ClosedGeneration,
-  NotReady,
-  RatingService,
-  progress_report,
-)
-from audiojax.evolve.rating_errors import (
-  DuplicateVote,
-  InvalidRater,
-  InvalidRating,
-  RatingError,
-  UnknownClip,
-)
-from audiojax.evolve.ratings import RatingStore
+from audiojax.ratings.store import RatingStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture
-def service(tmp_path):
-  store = RatingStore(tmp_path / "ratings.sqlite", max_per_minute=1000)
-  for g in (0, 1):
-    for i in range(3):
-      for s in range(2):
-        cid = f"g{g:03d}-i{i:02d}-s{s}"
-        store.add_clip(cid, g, i, s, str(tmp_path / f"{cid}.wav"))
-  store.set_meta(session_lib.META_GENERATION, "1")
-  yield RatingService(
-    store, 2, admin_token="sesame", export_dir=str(tmp_path / "exports")
-  )
-  store.close()
-
-
-def _votes(service):
-  return [tuple(r) for r in service.store.ratings()], service.store.comparisons()
-
-
-@pytest.mark.parametrize(
-  "args, error, match",
-  [
-    (("ann", "g001-i09-s0", 3), UnknownClip, "unknown clip"),
-    (("ann", "../../etc/passwd", 3), UnknownClip, "unknown clip"),
-    (("ann", "g001-i00-s0/../../x", 3), UnknownClip, "unknown clip"),
-    (("ann", None, 3), UnknownClip, "unknown clip"),
-    (("ann", "g001-i00-s0", 0), InvalidRating, "1..5"),
-    (("ann", "g001-i00-s0", 6), InvalidRating, "1..5"),
-    (("ann", "g001-i00-s0", 3.5), InvalidRating, "integer"),
-    (("ann", "g001-i00-s0", "5"), InvalidRating, "integer"),
-    (("", "g001-i00-s0", 3), InvalidRater, "rater id"),
-    (("ann\x00", "g001-i00-s0", 3), InvalidRater, "control"),
-    (("ann", "g000-i00-s0", 3), ClosedGeneration, "generation 0, which is closed"),
-  ],
-)
-def test_bad_ratings_are_refused_and_change_nothing(service, args, error, match):
-  before = _votes(service)
-  with pytest.raises(error, match=match):
-    service.rate(*args)
-  assert _votes(service) == before
-
-
-def test_second_vote_is_refused(service):
-  assert "4 stars" in service.rate("ann", "g001-i00-s0", 4)
-  before = _votes(service)
-  with pytest.raises(DuplicateVote):
-    service.rate("ann", "g001-i00-s0", 2)
-  assert _votes(service) == before
-
-
-def test_admin_needs_the_token(service, tmp_path):
-  before = {k: service.store.get_meta(k) for k in ("paused", "advance_generation")}
-  for token in ("", "sesam", None, "sesame\n"):
-    with pytest.raises(AdminError, match="wrong admin token"):
-      service.admin(token, "pause")
-  with pytest.raises(AdminError, match="unknown admin action"):
-    service.admin("sesame", "drop_tables")
-  assert {k: service.store.get_meta(k) for k in before} == before
-  no_admin = RatingService(service.store, 2, admin_token=None, export_dir=str(tmp_path))
-  with pytest.raises(AdminError, match="disabled"):
-    no_admin.admin("sesame", "advance")
-
-  assert "paused" in service.admin("sesame", "pause")
-  with pytest.raises(NotReady, match="paused"):
-    service.next_clip("ann")
-  with pytest.raises(NotReady, match="paused"):
-    service.rate("ann", "g001-i00-s0", 3)
-  service.admin("sesame", "resume")
-  service.rate("ann", "g001-i00-s0", 3)
-  service.admin("sesame", "advance")
-  assert service.store.get_meta(session_lib.META_ADVANCE) == "1"
-  path = service.admin("sesame", "export")
-  assert open(path).read().count("\n") == 2  # Header + the one rating.
-
-
-def test_next_clip_serves_the_current_generation_least_rated_first(service):
-  seen = set()
-  for _ in range(6):
-    path, clip_id = service.next_clip("bob")
-    assert clip_id.startswith("g001-") and path.endswith(f"{clip_id}.wav")
-    service.rate("bob", clip_id, 3)
-    seen.add(clip_id)
-  assert len(seen) == 6
-  with pytest.raises(NotReady, match="rated every clip"):
-    service.next_clip("bob")
-  _, first = service.next_clip("cat")
-  assert first in seen  # All have one rating now; any is least rated.
-
-
-def test_pairs_compare_clips_of_the_same_noise(service):
-  a_file, b_file, a, b = service.next_pair("dan")
-  assert a.rsplit("-", 1)[1] == b.rsplit("-", 1)[1] and a != b
-  assert "preferred" in service.compare("dan", a, b, b)
-  with pytest.raises(InvalidRating, match="neither"):
-    service.compare("dan", a, b, "g001-i02-s1")
-  with pytest.raises(RatingError):
-    service.compare("dan", a, b, a)  # The same pair again.
-  assert len(service.store.comparisons()) == 1
-
-
-def test_progress_panel_reports_generation_votes_and_the_rating_curve(service):
-  service.store.rate("ann", "g000-i00-s0", 2)  # Generation 0, before it closed.
-  service.store.rate("bob", "g000-i01-s0", 4)
-  service.store.rate("ann", "g000-i02-s0", 5)  # Individual 2 = P: the base, left out.
-  service.rate("ann", "g001-i00-s0", 5)
-  text, curve = progress_report(service.status())
-  assert "**Generation 1** (render): 6 clips, 1 ratings, at least 0 per clip." in text
-  assert "| 0 | 3.00 |" in text and "| 1 | 5.00 |" in text
-  assert curve.to_dict("list") == {"generation": [0, 1], "mean rating": [3.0, 5.0]}
-  service.store.set_meta(session_lib.META_GENERATION, "2")
-  text, curve = progress_report(service.status())
-  assert "| 2 | - |" in text and list(curve["generation"]) == [0, 1]
 
 
 # The live app, in a subprocess, driven by gradio_client.
@@ -230,7 +102,7 @@ def _rate_many(app, rater_id, n, acked):
       _, clip_id = client.predict(rater_id, api_name="/next_clip")
       msg = client.predict(rater_id, clip_id, int(rng.integers(1, 6)), api_name="/rate")
     except Exception as e:  # gradio_client raises AppError with the gr.Error text.
-      if "rendered" in str(e) or "rated every clip" in str(e) or "closed" in str(e):
+      if any(m in str(e) for m in ("not ready", "rendered", "rated every", "closed")):
         time.sleep(0.3)
         continue
       raise
@@ -309,6 +181,7 @@ def test_app_killed_mid_generation_resumes_with_every_rating(
     store = RatingStore(tmp_path / "ratings.sqlite")
     assert sorted((r.rater_id, r.clip_id) for r in store.ratings()) == sorted(acked)
     store.close()
+    _wait_ready(client)  # The page is up before the session is restored.
     _, clip_id = client.predict("r0", api_name="/next_clip")
     assert clip_id not in {c for r, c in acked if r == "r0"}
   finally:
@@ -360,3 +233,105 @@ def test_rater_page_screenshot_shows_player_and_rating(
   assert "Rating (1 = dislike, 5 = love)" in dom  # The rating control...
   assert "Submit rating" in dom and "Next clip" in dom
   assert 'data-testid="audio"' in dom or "audio" in dom.lower()  # ...and the player.
+
+
+def _chromium(url, user_data_dir, *args):
+  flags = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    f"--user-data-dir={user_data_dir}",
+    "--virtual-time-budget=15000",
+  ]
+  return subprocess.run(
+    ["chromium", *flags, *args, url],
+    check=True,
+    capture_output=True,
+    timeout=120,
+    text=True,
+  ).stdout
+
+
+def _wait_ready(client, timeout=120):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    status = client.predict(api_name="/status")
+    if status["ready"] and status["clips"]:
+      return status
+    time.sleep(0.5)
+  raise TimeoutError(f"the app never got ready: {status}")
+
+
+@pytest.mark.skipif(
+  shutil.which("chromium") is None,
+  reason="needs Debian chromium (launch/setup.sh installs it as root)",
+)
+def test_browsers_keep_their_own_rater_id_and_one_address_cannot_switch_ids(
+  tmp_path, generator_dir, data_dir, music_tiny
+):
+  args = [
+    *_config_args(data_dir, generator_dir),
+    "--config.ratings.max_raters_per_address=2",
+  ]
+  app = App(str(tmp_path), args)
+  try:
+    ids = [
+      re.findall(r"rater-[0-9a-f]{10}", _chromium(app.url, tmp_path / d, "--dump-dom"))
+      for d in ("browser_a", "browser_a", "browser_b")
+    ]
+    client = app.client()
+    _wait_ready(client)
+    for rater in ("ann", "bob"):
+      _, clip_id = client.predict(rater, api_name="/next_clip")
+      assert client.predict(rater, clip_id, 4, api_name="/rate").startswith("thanks")
+    _, clip_id = client.predict("cat", api_name="/next_clip")
+    with pytest.raises(Exception, match=r"127\.0\.0\.1 .*limit 2 raters per address"):
+      client.predict("cat", clip_id, 5, api_name="/rate")
+  finally:
+    app.stop()
+  first, reloaded, other = (set(found) for found in ids)
+  assert len(first) == 1 and reloaded == first  # A reload is the same rater.
+  assert len(other) == 1 and other != first  # Another browser is another rater.
+  store = RatingStore(tmp_path / "ratings.sqlite")
+  assert sorted(r.rater_id for r in store.ratings()) == ["ann", "bob"]
+  store.close()
+
+
+@pytest.mark.slow
+def test_app_is_up_at_once_and_says_what_it_waits_for(tmp_path, data_dir, music_tiny):
+  # The runlocal session on a new workdir: the page must not wait for the generator.
+  # (The tiny data set, so the generator starts training within the test's time.)
+  start = time.monotonic()
+  app = App(
+    str(tmp_path),
+    [
+      "--config=experiments/human_ga.py:runlocal",
+      f"--config.generator.dataset.data_dir={data_dir}",
+      "--config.generator.dataset.config=tiny",
+      "--config.generator.batch_size=8",
+    ],
+  )
+  try:
+    client = app.client()
+    status = client.predict(api_name="/status")
+    assert time.monotonic() - start < 30
+    assert not status["ready"] and status["preparing"]["error"] is None
+    with pytest.raises(Exception, match="not ready yet: (loading|training) the gen"):
+      client.predict("ann", api_name="/next_clip")
+    deadline, seen = time.monotonic() + 180, []
+    while time.monotonic() < deadline:
+      p = client.predict(api_name="/status")["preparing"]
+      if p["task"] == "training the generator" and p["step"]:
+        seen.append(p["step"])
+        if len(set(seen)) >= 2:
+          break
+      time.sleep(1.0)
+    assert len(set(seen)) >= 2 and p["total"] == 900, p  # Progress moves on.
+    with pytest.raises(Exception, match=r"training the generator, step \d+/900"):
+      client.predict("ann", "g000-i00-s0", 3, api_name="/rate")
+  finally:
+    app.stop()

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from audiojax.evolve.aggregate import generation_fitness
 from audiojax.evolve.finetune import elite_examples
-from audiojax.evolve.rating_db import Rating
+from audiojax.ratings.aggregate import generation_fitness
+from audiojax.ratings.db import Rating
 
 
 def _images(p, k):

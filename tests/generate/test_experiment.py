@@ -1,12 +1,12 @@
 """The music_generator experiment end to end on the tiny set (a few training steps)."""
 
 import json
+import pathlib
 
 import numpy as np
 
 from audiojax import experiment
 from audiojax.train.writer import read_metrics
-from experiments import music_generator
 
 KEYS = (
   "class_probe_accuracy",
@@ -18,11 +18,9 @@ KEYS = (
 )
 
 
-def test_generator_experiment_trains_samples_and_scores(tmp_path, music_tiny, data_dir):
-  config = music_generator.get_config("tiny")
-  config.dataset.data_dir = data_dir
-  config.probe.dataset.data_dir = data_dir
-  results = experiment.run(config, str(tmp_path))
+def test_generator_experiment_trains_samples_and_scores(generator_run):
+  config, workdir, results = generator_run
+  tmp_path = pathlib.Path(workdir)
 
   saved = json.loads((tmp_path / "results.json").read_text())
   for key in KEYS:
@@ -30,7 +28,7 @@ def test_generator_experiment_trains_samples_and_scores(tmp_path, music_tiny, da
   assert saved["train_steps"] == config.total_steps
   assert saved["eval_clips"] == config.eval_clips
   assert 0.0 <= saved["class_probe_accuracy"] <= 1.0
-  losses = [r["train/loss"] for r in read_metrics(str(tmp_path)) if "train/loss" in r]
+  losses = [r["train/loss"] for r in read_metrics(workdir) if "train/loss" in r]
   assert len(losses) == config.total_steps // config.log_every
   assert all(np.isfinite(losses))
   assert (tmp_path / "spectrograms.png").stat().st_size > 2000
@@ -41,6 +39,6 @@ def test_generator_experiment_trains_samples_and_scores(tmp_path, music_tiny, da
   assert "piano" in vocab or "organ" in vocab
 
   # Asked again, the finished run is resumed, not retrained, and scores the same.
-  again = experiment.run(config, str(tmp_path))
+  again = experiment.run(config, workdir)
   assert again["class_probe_accuracy"] == results["class_probe_accuracy"]
   assert again["frechet_distance"] == results["frechet_distance"]

@@ -67,7 +67,7 @@ def test_naive_ddpm_without_the_alpha_floor_would_blow_up():
   assert float(diffusion.DDPM(min_alpha_bar=0.0).coefficients(jnp.ones(1))[0][0]) < 1e-6
 
 
-@pytest.mark.parametrize("objective", ["flow", "ddpm"])
+@pytest.mark.parametrize("objective", list(diffusion.OBJECTIVES))
 def test_loss_is_smallest_at_the_exact_predictor(objective):
   obj = diffusion.OBJECTIVES.get(objective)()
   k = jax.random.bernoulli(jax.random.key(6), WEIGHTS[1], (20000,)).astype(int)

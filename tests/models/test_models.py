@@ -23,7 +23,14 @@ INPUT_SHAPES = {
   "patch_transformer_tiny": (8, 12, 8),
 }
 EMBED_DIMS = {"mel_cnn_tiny": 32, "raw_m5_tiny": 16, "patch_transformer_tiny": 16}
-TINY = sorted(INPUT_SHAPES)
+TINY = [name for name in MODELS if name.endswith("_tiny")]  # Sorted names.
+
+
+def test_every_registered_model_has_a_tiny_sibling_with_known_shapes():
+  assert sorted(INPUT_SHAPES) == TINY == sorted(EMBED_DIMS)
+  assert [n for n in MODELS if not n.endswith("_tiny")] == [
+    n.removesuffix("_tiny") for n in TINY
+  ]
 
 
 STEPS = 40

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from audiojax.evolve import aggregate as A
-from audiojax.evolve import raters
-from audiojax.evolve.ratings import Comparison, Rating
+from audiojax.ratings import aggregate as A
+from audiojax.ratings import bootstrap as B
+from audiojax.ratings import bradley_terry as BT
+from audiojax.ratings import panel as raters
+from audiojax.ratings.db import Comparison, Rating
+from audiojax.ratings.votes import Pairs
 
 # Rater 0 rates items 0,1,2 as 1,3,5; rater 1 rates 0,1 as 4,2; rater 2 rates item 2
 # once (4); rater 3 is constant (3, 3). Item 3 is never rated.
@@ -69,7 +72,7 @@ def test_rows_from_the_store_become_indexed_votes():
   assert stars.rater_ids == ("amy", "zed") and stars.n_items == 3
   np.testing.assert_array_equal(stars.rater, [1, 0, 1])
   np.testing.assert_array_equal(stars.item, [2, 0, 0])
-  pairs = A.Pairs.from_rows(
+  pairs = Pairs.from_rows(
     [
       Comparison(1, "amy", "a", "b", "b", 0.0, 3, 0, 4),
       Comparison(2, "bob", "a", "c", "a", 0.0, 3, 0, 1),
@@ -82,7 +85,7 @@ def test_rows_from_the_store_become_indexed_votes():
   with pytest.raises(ValueError, match="item index 4 is outside 0..3"):
     A.Stars([0], [4], [3.0], 1, 4)
   with pytest.raises(ValueError, match="item 2 cannot beat itself"):
-    A.bradley_terry(3, [0, 2], [1, 2])
+    BT.bradley_terry(3, [0, 2], [1, 2])
 
 
 def _simulated_comparisons(rng, theta, n):
@@ -97,7 +100,7 @@ def test_bradley_terry_recovers_strengths_at_the_mm_fixed_point():
   theta = rng.permutation(np.linspace(-2.0, 2.0, 10))
   winners, losers = _simulated_comparisons(rng, theta, 1500)
   prior = 0.5
-  est = A.bradley_terry(10, winners, losers, prior=prior)
+  est = BT.bradley_terry(10, winners, losers, prior=prior)
   assert abs(est.mean()) < 1e-12
   assert scipy.stats.spearmanr(est, theta)[0] >= 0.9
   assert np.max(np.abs(est - (theta - theta.mean()))) < 0.4
@@ -117,20 +120,20 @@ def test_bradley_terry_prior_and_weights():
   # Item 0 never lost: finite, first, and pulled in by a larger prior.
   winners = [0] * 10 + [0] * 10 + [1] * 5 + [2] * 5
   losers = [1] * 10 + [2] * 10 + [2] * 5 + [1] * 5
-  small = A.bradley_terry(3, winners, losers, prior=0.1)
-  large = A.bradley_terry(3, winners, losers, prior=2.0)
+  small = BT.bradley_terry(3, winners, losers, prior=0.1)
+  large = BT.bradley_terry(3, winners, losers, prior=2.0)
   assert np.all(np.isfinite(small)) and small.argmax() == 0
   assert small[1] == pytest.approx(small[2]) and large[0] < small[0]
   # Doubling every weight and the prior is the same likelihood; a 0-weight vote is none.
   np.testing.assert_allclose(
-    A.bradley_terry(3, winners, losers, weights=np.full(30, 2.0), prior=0.2), small
+    BT.bradley_terry(3, winners, losers, weights=np.full(30, 2.0), prior=0.2), small
   )
   np.testing.assert_allclose(
-    A.bradley_terry(3, [*winners, 2], [*losers, 0], weights=[1] * 30 + [0], prior=0.1),
+    BT.bradley_terry(3, [*winners, 2], [*losers, 0], weights=[1] * 30 + [0], prior=0.1),
     small,
   )
-  pairs = A.Pairs([0] * 30, winners, losers, 1, 4)
-  fit = A.pairwise_fitness(pairs, prior=0.1)
+  pairs = Pairs([0] * 30, winners, losers, 1, 4)
+  fit = BT.pairwise_fitness(pairs, prior=0.1)
   np.testing.assert_array_equal(fit.count, [20, 20, 20, 0])
   assert np.isnan(fit.value[3]) and np.nanargmax(fit.value) == 0
 
@@ -145,20 +148,20 @@ def test_bootstrap_ci_covers_the_true_means_and_is_deterministic():
     rating = mu + bias[:, None] + rng.normal(0.0, 0.8, (n, mu.size))
     who, item = np.indices(rating.shape)
     stars = A.Stars(who.ravel(), item.ravel(), rating.ravel(), n, mu.size)
-    ci = A.bootstrap_ci(lambda s: A.mean_rating(s).value, stars, n_boot=200, seed=rep)
+    ci = B.bootstrap_ci(lambda s: A.mean_rating(s).value, stars, n_boot=200, seed=rep)
     hits.append((ci.low <= mu) & (mu <= ci.high))
     widths.append(ci.high - ci.low)
   assert np.mean(hits) >= 0.9
   assert np.mean(widths) < 1.0  # ~ 2 * 1.96 * sqrt(0.5^2 + 0.8^2) / sqrt(30) = 0.67.
-  again = A.bootstrap_ci(lambda s: A.mean_rating(s).value, stars, n_boot=200, seed=59)
+  again = B.bootstrap_ci(lambda s: A.mean_rating(s).value, stars, n_boot=200, seed=59)
   np.testing.assert_array_equal(again.low, ci.low)
   np.testing.assert_array_equal(again.estimate, A.mean_rating(stars).value)
-  other = A.bootstrap_ci(lambda s: A.mean_rating(s).value, stars, n_boot=200, seed=1)
+  other = B.bootstrap_ci(lambda s: A.mean_rating(s).value, stars, n_boot=200, seed=1)
   assert not np.array_equal(other.low, ci.low)
 
 
 def test_resampling_keeps_whole_raters_and_duplicates_become_new_raters():
-  out = A.resample_raters(HAND, np.array([3, 0, 3]))
+  out = B.resample_raters(HAND, np.array([3, 0, 3]))
   np.testing.assert_array_equal(out.rater, [0, 0, 1, 1, 1, 2, 2])
   np.testing.assert_array_equal(out.rating, [3, 3, 1, 3, 5, 3, 3])
   assert out.n_raters == 3

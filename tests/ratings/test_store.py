@@ -16,7 +16,9 @@ import time
 import numpy as np
 import pytest
 
-from audiojax.evolve import ratings as R
+from audiojax.ratings import db as D
+from audiojax.ratings import errors as E
+from audiojax.ratings import store as R
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -43,22 +45,22 @@ def test_schema_is_wal_versioned_and_reopens_idempotently(tmp_path):
     s.set_meta("generation", "0")
   raw = sqlite3.connect(path)
   assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-  assert raw.execute("PRAGMA user_version").fetchone()[0] == R.SCHEMA_VERSION
+  assert raw.execute("PRAGMA user_version").fetchone()[0] == D.SCHEMA_VERSION
   raw.close()
   with R.RatingStore(path) as s:  # Second open: same schema, data kept.
-    assert s.ratings() == [R.Rating(1, "ann", "a", 4, 5.0, 0, 0)]
+    assert s.ratings() == [D.Rating(1, "ann", "a", 4, 5.0, 0, 0)]
     assert s.get_meta("generation") == "0" and s.get_meta("missing", "x") == "x"
     assert s.add_clip("a", 0, 0, 1, "a.wav").created == s.clips(0)[0].created
   raw = sqlite3.connect(path)
-  raw.execute(f"PRAGMA user_version={R.SCHEMA_VERSION + 1}")
+  raw.execute(f"PRAGMA user_version={D.SCHEMA_VERSION + 1}")
   raw.close()
-  with pytest.raises(R.RatingError, match="schema version 2"):
+  with pytest.raises(E.RatingError, match=f"schema version {D.SCHEMA_VERSION + 1}"):
     R.RatingStore(path)
 
 
 def test_votes_are_stored_with_their_generation_and_individual(store):
   r = store.rate("  ann ", "g0i2", 4.0, now=1.0)  # Id trimmed, integral float accepted.
-  assert r == R.Rating(r.id, "ann", "g0i2", 4, 1.0, 0, 2)
+  assert r == D.Rating(r.id, "ann", "g0i2", 4, 1.0, 0, 2)
   assert type(r.rating) is int
   store.rate("bob", "g1i0", np.int64(2), now=2.0)
   c = store.compare("ann", "g0i3", "g0i1", "g0i3", now=3.0)
@@ -74,27 +76,27 @@ def test_votes_are_stored_with_their_generation_and_individual(store):
 
 
 BAD_VOTES = [
-  (R.UnknownClip, "'nope'", lambda s: s.rate("ann", "nope", 3)),
-  (R.UnknownClip, "None", lambda s: s.rate("ann", None, 3)),
-  (R.InvalidRating, "3.5", lambda s: s.rate("ann", "g0i0", 3.5)),
-  (R.InvalidRating, "True", lambda s: s.rate("ann", "g0i0", True)),
-  (R.InvalidRating, "'4'", lambda s: s.rate("ann", "g0i0", "4")),
-  (R.InvalidRating, "nan", lambda s: s.rate("ann", "g0i0", math.nan)),
-  (R.InvalidRating, "6", lambda s: s.rate("ann", "g0i0", 6)),
-  (R.InvalidRating, "0", lambda s: s.rate("ann", "g0i0", 0)),
-  (R.DuplicateVote, "'g0i1'", lambda s: s.rate("old", "g0i1", 5)),
-  (R.InvalidRater, "'   '", lambda s: s.rate("   ", "g0i0", 3)),
-  (R.InvalidRater, "'" + "x" * 65, lambda s: s.rate("x" * 65, "g0i0", 3)),
-  (R.InvalidRater, "'a\\nb'", lambda s: s.rate("a\nb", "g0i0", 3)),
-  (R.InvalidRater, "'a\\u200bb'", lambda s: s.rate("a\u200bb", "g0i0", 3)),
-  (R.InvalidRater, "42", lambda s: s.rate(42, "g0i0", 3)),
-  (R.InvalidRating, "'g0i0'", lambda s: s.compare("ann", "g0i0", "g0i0", "g0i0")),
-  (R.InvalidRating, "'g0i2'", lambda s: s.compare("ann", "g0i0", "g0i1", "g0i2")),
-  (R.InvalidRating, "generation 1", lambda s: s.compare("ann", "g0i0", "g1i1", "g0i0")),
-  (R.DuplicateVote, "'g0i2'", lambda s: s.compare("old", "g0i2", "g0i1", "g0i2")),
-  (R.InvalidClip, "'g0i0'", lambda s: s.add_clip("g0i0", 0, 1, 10, "x.wav")),
-  (R.InvalidClip, "-1", lambda s: s.add_clip("new", -1, 0, 0, "x.wav")),
-  (R.InvalidClip, "1.5", lambda s: s.add_clip("new", 0, 1.5, 0, "x.wav")),
+  (E.UnknownClip, "'nope'", lambda s: s.rate("ann", "nope", 3)),
+  (E.UnknownClip, "None", lambda s: s.rate("ann", None, 3)),
+  (E.InvalidRating, "3.5", lambda s: s.rate("ann", "g0i0", 3.5)),
+  (E.InvalidRating, "True", lambda s: s.rate("ann", "g0i0", True)),
+  (E.InvalidRating, "'4'", lambda s: s.rate("ann", "g0i0", "4")),
+  (E.InvalidRating, "nan", lambda s: s.rate("ann", "g0i0", math.nan)),
+  (E.InvalidRating, "6", lambda s: s.rate("ann", "g0i0", 6)),
+  (E.InvalidRating, "0", lambda s: s.rate("ann", "g0i0", 0)),
+  (E.DuplicateVote, "'g0i1'", lambda s: s.rate("old", "g0i1", 5)),
+  (E.InvalidRater, "'   '", lambda s: s.rate("   ", "g0i0", 3)),
+  (E.InvalidRater, "'" + "x" * 65, lambda s: s.rate("x" * 65, "g0i0", 3)),
+  (E.InvalidRater, "'a\\nb'", lambda s: s.rate("a\nb", "g0i0", 3)),
+  (E.InvalidRater, "'a\\u200bb'", lambda s: s.rate("a\u200bb", "g0i0", 3)),
+  (E.InvalidRater, "42", lambda s: s.rate(42, "g0i0", 3)),
+  (E.InvalidRating, "'g0i0'", lambda s: s.compare("ann", "g0i0", "g0i0", "g0i0")),
+  (E.InvalidRating, "'g0i2'", lambda s: s.compare("ann", "g0i0", "g0i1", "g0i2")),
+  (E.InvalidRating, "generation 1", lambda s: s.compare("ann", "g0i0", "g1i1", "g0i0")),
+  (E.DuplicateVote, "'g0i2'", lambda s: s.compare("old", "g0i2", "g0i1", "g0i2")),
+  (E.InvalidClip, "'g0i0'", lambda s: s.add_clip("g0i0", 0, 1, 10, "x.wav")),
+  (E.InvalidClip, "-1", lambda s: s.add_clip("new", -1, 0, 0, "x.wav")),
+  (E.InvalidClip, "1.5", lambda s: s.add_clip("new", 0, 1.5, 0, "x.wav")),
 ]
 
 
@@ -107,7 +109,7 @@ def test_bad_input_raises_a_typed_error_naming_it_and_changes_nothing(
   before = _snapshot(store), store.clips(0)
   with pytest.raises(error) as info:
     call(store)
-  assert isinstance(info.value, R.RatingError) and isinstance(info.value, ValueError)
+  assert isinstance(info.value, E.RatingError) and isinstance(info.value, ValueError)
   assert offender in str(info.value)
   assert (_snapshot(store), store.clips(0)) == before
 
@@ -120,13 +122,13 @@ def test_sliding_window_rate_limit_counts_ratings_and_comparisons(tmp_path):
     for i, t in enumerate([110.0, 120.0, 130.0, 140.0]):
       s.rate("ann", f"c{i}", 3, now=t)
     s.rate("bob", "c0", 3, now=141.0)  # Limits are per rater.
-    with pytest.raises(R.RateLimited, match=r"'ann' cast 5 votes.*retry in 19 s"):
+    with pytest.raises(E.RateLimited, match=r"'ann' cast 5 votes.*retry in 19 s"):
       s.rate("ann", "c4", 3, now=141.0)
-    with pytest.raises(R.RateLimited):
+    with pytest.raises(E.RateLimited):
       s.compare("ann", "c4", "c5", "c4", now=159.5)  # Window (99.5, 159.5]: 5.
     assert len(s.ratings()) == 5 and len(s.comparisons()) == 1
     s.rate("ann", "c4", 3, now=160.001)  # The vote at t=100 left the window.
-    with pytest.raises(R.RateLimited):
+    with pytest.raises(E.RateLimited):
       s.rate("ann", "c5", 3, now=169.0)
     assert [r.clip_id for r in s.ratings() if r.rater_id == "ann"][-1] == "c4"
 
@@ -134,7 +136,7 @@ def test_sliding_window_rate_limit_counts_ratings_and_comparisons(tmp_path):
 def test_flagged_raters_are_blocked_until_unflagged(store):
   store.rate("spam", "g0i0", 5, now=0.0)
   store.flag_rater("spam", "constant ratings")
-  with pytest.raises(R.InvalidRater, match="'spam' is blocked: constant ratings"):
+  with pytest.raises(E.InvalidRater, match="'spam' is blocked: constant ratings"):
     store.rate("spam", "g0i1", 5, now=1.0)
   assert store.raters()[0].flagged == "constant ratings"
   store.flag_rater("spam", None)
@@ -219,7 +221,7 @@ def test_32_threads_rating_at_once_lose_nothing(tmp_path):
 
 _WRITER = """
 import sys
-from audiojax.evolve.ratings import RatingStore
+from audiojax.ratings.store import RatingStore
 s = RatingStore(sys.argv[1], max_per_minute=10**6)
 for i in range(100000):
   s.rate(f"r{i % 7}", f"c{i // 7}", 1 + i % 5)
@@ -259,4 +261,67 @@ def test_sigkill_loses_no_acknowledged_rating(tmp_path):
   assert want <= got and len(got) >= acked + 1
   raw = sqlite3.connect(path)
   assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+  raw.close()
+
+
+def test_one_address_cannot_vote_under_more_rater_ids_than_allowed(tmp_path):
+  s = R.RatingStore(tmp_path / "a.db", max_raters_per_address=2)
+  for i in range(6):
+    s.add_clip(f"c{i}", i // 3, 0, i, "f")  # c0..c2 generation 0, c3..c5 generation 1.
+  s.rate("ann", "c0", 3, address="10.0.0.1")
+  s.rate("bob", "c0", 4, address="10.0.0.1")
+  s.rate("ann", "c1", 5, address="10.0.0.1")  # A known rater of this address: fine.
+  with pytest.raises(E.AddressLimited, match=r"10\.0\.0\.1 .* 2 other rater"):
+    s.rate("cat", "c1", 2, address="10.0.0.1")
+  with pytest.raises(E.AddressLimited, match="limit 2 raters per address"):
+    s.compare("cat", "c1", "c2", "c1", address="10.0.0.1")
+  assert len(s.ratings()) == 3 and not s.comparisons()  # Nothing stored.
+  s.rate("cat", "c1", 2, address="10.0.0.2")  # Another address.
+  s.rate("cat", "c3", 2, address="10.0.0.1")  # The next generation starts afresh.
+  s.rate("dan", "c2", 1)  # No address (a local caller): not limited.
+  assert len(s.ratings()) == 6
+  addresses = sqlite3.connect(tmp_path / "a.db").execute(
+    "SELECT rater_id, address FROM ratings ORDER BY id"
+  )
+  assert [a for _, a in addresses][-3:] == ["10.0.0.2", "10.0.0.1", None]
+  with pytest.raises(E.InvalidRater, match="client address"):
+    s.rate("eve", "c0", 1, address="")
+  s.close()
+
+
+def test_version_1_file_is_migrated_and_keeps_its_votes(tmp_path):
+  path = tmp_path / "v1.db"
+  raw = sqlite3.connect(path)
+  raw.executescript(
+    """
+    CREATE TABLE raters (rater_id TEXT PRIMARY KEY, created REAL NOT NULL,
+      weight REAL NOT NULL DEFAULT 1, flagged TEXT NULL);
+    CREATE TABLE clips (clip_id TEXT PRIMARY KEY, generation INTEGER NOT NULL,
+      individual INTEGER NOT NULL, seed INTEGER NOT NULL, file TEXT NOT NULL,
+      created REAL NOT NULL);
+    CREATE TABLE ratings (id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL,
+      clip_id TEXT NOT NULL, rating INTEGER NOT NULL, created REAL NOT NULL,
+      UNIQUE (rater_id, clip_id));
+    CREATE TABLE comparisons (id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL,
+      clip_a TEXT NOT NULL, clip_b TEXT NOT NULL, winner TEXT NOT NULL,
+      created REAL NOT NULL, UNIQUE (rater_id, clip_a, clip_b));
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO raters VALUES ('ann', 1.0, 1, NULL);
+    INSERT INTO clips VALUES ('c0', 0, 0, 0, 'f', 1.0), ('c1', 0, 1, 0, 'f', 1.0);
+    INSERT INTO ratings VALUES (1, 'ann', 'c0', 4, 2.0);
+    PRAGMA user_version=1;
+    """
+  )
+  raw.close()
+  with R.RatingStore(path, max_raters_per_address=1) as s:
+    assert [(r.rater_id, r.clip_id, r.rating) for r in s.ratings()] == [
+      ("ann", "c0", 4)
+    ]
+    s.rate("bob", "c1", 2, address="::1")
+  raw = sqlite3.connect(path)
+  assert raw.execute("PRAGMA user_version").fetchone()[0] == D.SCHEMA_VERSION
+  assert raw.execute("SELECT address FROM ratings ORDER BY id").fetchall() == [
+    (None,),
+    ("::1",),
+  ]
   raw.close()

@@ -1,20 +1,16 @@
 """The classifier experiment end to end on the tiny music set, in process."""
 
 import json
+import pathlib
 
 import numpy as np
 
-from audiojax import experiment
 from audiojax.train.writer import read_metrics
-from experiments import classifier
 
 
-def test_classifier_experiment_writes_its_results(tmp_path, music_tiny, data_dir):
-  config = classifier.get_config("tiny")
-  config.dataset.data_dir = data_dir
-  config.total_steps = 24
-  config.eval_every = 12
-  results = experiment.run(config, str(tmp_path))
+def test_classifier_experiment_writes_its_results(classifier_run, music_tiny):
+  config, workdir, results = classifier_run
+  tmp_path = pathlib.Path(workdir)
 
   on_disk = json.loads((tmp_path / "results.json").read_text())
   assert on_disk == json.loads(json.dumps(results))
@@ -27,7 +23,7 @@ def test_classifier_experiment_writes_its_results(tmp_path, music_tiny, data_dir
   assert (tmp_path / "confusion.png").stat().st_size > 1000
   assert json.loads((tmp_path / "config.json").read_text())["total_steps"] == 24
 
-  records = read_metrics(str(tmp_path))
+  records = read_metrics(workdir)
   train_loss = [r["train/loss"] for r in records if "train/loss" in r]
   assert len(train_loss) == 12
   assert np.mean(train_loss[-3:]) < np.mean(train_loss[:3])  # It learns.

@@ -8,7 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from audiojax.data import ArraySource, AudioSplit, pipeline
+from audiojax.data import pipeline
+from audiojax.data.source import ArraySource, AudioSplit
 from audiojax.train import checkpoint, loop
 from audiojax.train.writer import read_metrics
 

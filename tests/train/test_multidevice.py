@@ -14,9 +14,10 @@ SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np, optax
     assert len(jax.devices()) == 8, jax.devices()
     from audiojax import frontends, models
-    from audiojax.data import ArraySource, AudioSplit, pipeline
+    from audiojax.data import pipeline
+    from audiojax.data.source import ArraySource, AudioSplit
     from audiojax.models.classifier import WaveformClassifier
-    from audiojax.train import classification
+    from audiojax.train import losses
     from audiojax.train.state import TrainState
     from audiojax.train.steps import train_step
 
@@ -31,7 +32,7 @@ SCRIPT = textwrap.dedent("""
     mel = frontends.FRONTENDS.get("mel")(sample_rate=16000)
     model = WaveformClassifier(frontend=mel,
                                backbone=models.MODELS.get("mel_cnn_tiny")(num_classes=4))
-    loss_fn = classification.make_loss_fn(model.apply)
+    loss_fn = losses.classification_loss(model.apply)
     # Host copy: each run's state is donated to its steps.
     params0 = jax.device_get(model.init(jax.random.key(0), audio[:1]))
     out = {}
