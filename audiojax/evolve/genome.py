@@ -3,8 +3,8 @@
 The U-Net's adapter (``audiojax.generate.unet.init_adapter``) offsets the FiLM scale
 and shift of every residual block: a few hundred to a few thousand numbers that change
 timbre, brightness and texture without touching the trained params. A genome is that
-pytree as a flat float32 vector (``jax.flatten_util.ravel_pytree``), so a population is
-a ``[P, D]`` array the GA can mutate and ``jax.vmap`` can render in one call.
+pytree as a flat float32 vector (:class:`audiojax.flat.FlatLayout`), so a population
+is a ``[P, D]`` array the GA can mutate and ``jax.vmap`` can render in one call.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
+
+from audiojax.flat import FlatLayout
 
 
-class Genome:
+class Genome(FlatLayout):
   """Vector <-> adapter pytree for one adapter layout.
 
   Args:
@@ -24,24 +25,13 @@ class Genome:
       shapes define the layout, its values the origin (usually zeros).
   """
 
-  def __init__(self, template: Any):
-    flat, self._unravel = ravel_pytree(template)
-    self.origin = jnp.asarray(flat, jnp.float32)
-    self.size = int(flat.size)
-
   def to_adapter(self, vector: jax.Array) -> Any:
     """One genome ``[D]`` -> adapter pytree."""
-    if vector.shape != (self.size,):
-      raise ValueError(f"genome must have shape ({self.size},), got {vector.shape}")
-    return self._unravel(vector)
+    return self.unravel(vector)
 
   def to_adapters(self, population: jax.Array) -> Any:
     """A population ``[P, D]`` -> adapter pytree with a leading ``P`` axis."""
-    if population.ndim != 2 or population.shape[1] != self.size:
-      raise ValueError(
-        f"population must have shape (P, {self.size}), got {population.shape}"
-      )
-    return jax.vmap(self._unravel)(population)
+    return self.unravel_batch(population)
 
   def random_population(self, key: jax.Array, size: int, std: float) -> jax.Array:
     """``size`` genomes around the origin; row 0 is the origin (the base model)."""

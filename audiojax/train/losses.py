@@ -1,7 +1,7 @@
 """Training losses with optional per-example weights, shared by every system.
 
 A batch may carry a ``"weight"`` field ``[batch]``: the loss is then the weighted mean
-``sum(w l) / sum(w)``. Weights are how one loop trains on mixed batches: reward-
+``sum(w l) / sum(|w|)``. Weights are how one loop trains on mixed batches: reward-
 weighted regression of the generator on its best-rated clips (Peters & Schaal, 2007),
 retain/forget batches of unlearning (a weight of 0 drops an example, a negative one
 ascends its loss), relabelled or re-weighted examples. Without the field the loss is
@@ -21,7 +21,10 @@ from audiojax.train.state import LossFn
 
 
 def weighted_mean(losses: jax.Array, weight: jax.Array | None = None) -> jax.Array:
-  """``mean(losses)``, or ``sum(w losses) / sum(w)`` when ``weight`` is given.
+  """``mean(losses)``, or ``sum(w losses) / sum(|w|)`` when ``weight`` is given.
+
+  Dividing by ``sum(|w|)`` keeps a batch of negative (ascending) weights on the same
+  scale as a positive one; for weights >= 0 it is ``sum(w)``.
 
   Args:
     losses: per-example losses ``[batch]``.
@@ -30,7 +33,7 @@ def weighted_mean(losses: jax.Array, weight: jax.Array | None = None) -> jax.Arr
   if weight is None:
     return losses.mean()
   w = weight.astype(losses.dtype)
-  return jnp.sum(w * losses) / jnp.maximum(jnp.sum(w), 1e-12)
+  return jnp.sum(w * losses) / jnp.maximum(jnp.sum(jnp.abs(w)), 1e-12)
 
 
 def classification_loss(apply_fn: Callable[..., jax.Array]) -> LossFn:
