@@ -115,10 +115,8 @@ def main(argv):
   config = session_config(workdir, _CONFIG.value)
   os.makedirs(workdir, exist_ok=True)
   experiment.save_config(config, workdir)
-  store = RatingStore(
-    os.path.join(workdir, "ratings.sqlite"),
-    max_per_minute=config.ratings.max_per_minute,
-    max_raters_per_address=config.ratings.max_raters_per_address,
+  store = RatingStore.from_config(
+    os.path.join(workdir, "ratings.sqlite"), config.ratings
   )
   progress, stop, opened = Progress(), threading.Event(), []
   worker = threading.Thread(

@@ -1,28 +1,18 @@
 """The human-in-the-loop session: rated generations that steer the music generator.
 
 The loop of Singh et al., 2025 ("Improving AI-generated music with user-guided
-training"), on a trained spectrogram generator (a restored
-:class:`~audiojax.generate.generator.GeneratorRun`). One generation ``g``:
+training") on a restored generator. A generation is: **ask** (random adapters around
+the base at first, row 0 the base itself; then the GA), **render + publish** (every
+individual's clips from the same conditions and noise, each batch's WAVs published
+at once, :mod:`~audiojax.evolve.clips`), **fine-tune** the base toward the previous
+generation's elite (:mod:`~audiojax.evolve.finetune`; after publishing, so raters
+never wait), **base clips** rated blind as individual ``P``, **wait** for votes
+(:func:`audiojax.ratings.service.wait_for_generation`, or a simulated panel), and
+**tell** the GA the fitness (:mod:`~audiojax.evolve.fitness`).
 
-1. **ask** -- generation 0 is random adapters around the base model (row 0 *is* the
-   base); later ones come from the GA (:class:`~audiojax.evolve.ga.RatingGA`).
-2. **render + publish** -- every individual renders ``clips_per_individual`` clips from
-   the same conditions and noise (common random numbers); each batch's WAVs go to the
-   ratings store as soon as they exist (:mod:`audiojax.evolve.clips`).
-3. **fine-tune** -- the base is trained toward the previous generation's top-rated
-   clips (:mod:`audiojax.evolve.finetune`), after this generation is published, so
-   raters never wait for it.
-4. **base clips** -- the base renders ``base_clips`` clips, rated blind as individual
-   ``P``: whether fine-tuning helped.
-5. **wait** for the votes (:func:`audiojax.ratings.service.wait_for_generation`), or let
-   a simulated panel vote.
-6. **tell** -- votes become fitness (:mod:`audiojax.evolve.fitness`) and the GA is
-   told.
-
-The state is one :class:`State`, checkpointed by orbax after publishing and after
-telling; ratings live in SQLite and are never rolled back. Killed anywhere, a session
-resumes from its last checkpoint: rendering is deterministic and publishing
-idempotent, so it republishes the same clips and finds every stored vote.
+The state is one :class:`State`, checkpointed after publishing and after telling;
+votes live in SQLite and are never rolled back. Killed anywhere, a session resumes
+from its last checkpoint: rendering is deterministic and publishing idempotent.
 """
 
 from __future__ import annotations
@@ -82,11 +72,8 @@ class State:
   ga_ready: bool = struct.field(pytree_node=False, default=False)
 
   def record(self) -> dict[str, Any]:
-    return {
-      "generation": self.generation,
-      "phase": self.phase,
-      "ga_ready": self.ga_ready,
-    }
+    """The non-array fields, saved as the checkpoint's JSON record."""
+    return {k: getattr(self, k) for k in ("generation", "phase", "ga_ready")}
 
 
 class Session:
@@ -123,10 +110,8 @@ class Session:
     self.ga = RatingGA(
       g.strategy, g.population_size, self.genome.size, std=g.std, params=dict(g.params)
     )
-    self.store = store or RatingStore(
-      os.path.join(workdir, "ratings.sqlite"),
-      max_per_minute=config.ratings.max_per_minute,
-      max_raters_per_address=config.ratings.max_raters_per_address,
+    self.store = store or RatingStore.from_config(
+      os.path.join(workdir, "ratings.sqlite"), config.ratings
     )
     self.root_key = jax.random.key(config.seed)
     self.conditions = clips.pick_conditions(

@@ -63,6 +63,12 @@ def check_id(value: object, what: str, error: type[RatingError]) -> str:
   return text
 
 
+def check_address(value: object) -> str | None:
+  """A client's network address as text (None: a local caller), or
+  :class:`InvalidRater`."""
+  return None if value is None else check_id(value, "client address", InvalidRater)
+
+
 def check_stars(value: object) -> int:
   """Returns ``value`` as an int in 1..5, or raises :class:`InvalidRating`."""
   if isinstance(value, bool) or not isinstance(value, numbers.Real):

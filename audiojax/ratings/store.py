@@ -1,19 +1,15 @@
 """The ratings store of the human-in-the-loop GA: clips, raters, stars, pairwise votes.
 
-Raters listen to clips of the current generation (rendered by each individual of the
-GA) and give 1-5 stars or pick the better of two clips, as in Singh et al., 2025,
-"Improving AI-generated music with user-guided training". Votes arrive from many Gradio
-worker threads at once and the process may be killed at any moment, so the store is
-SQLite (stdlib ``sqlite3``) in WAL mode with ``synchronous=FULL``
-(:mod:`audiojax.ratings.db`): a vote is acknowledged only after its transaction
-is durable, readers never block the writer, and a second process can read (or write)
-the same file.
+Raters give clips of the current generation 1-5 stars or pick the better of two, as in
+Singh et al., 2025, "Improving AI-generated music with user-guided training". Votes
+arrive from many Gradio threads and the process may be killed at any moment, so the
+store is SQLite in WAL mode with ``synchronous=FULL`` (:mod:`audiojax.ratings.db`): a
+vote is acknowledged only once durable, and readers never block the writer.
 
 Every vote runs in one ``BEGIN IMMEDIATE`` transaction that validates, checks the
-sliding-window rate limit and inserts, so a rejected vote changes nothing and two
-concurrent votes cannot both slip under the limit. Bad input raises a subclass of
-:class:`RatingError` (a ``ValueError``, :mod:`audiojax.ratings.errors`) naming
-the offending value.
+rate and address limits and inserts, so a rejected vote changes nothing and two
+concurrent votes cannot both slip under a limit. Bad input raises a subclass of
+:class:`RatingError` (:mod:`audiojax.ratings.errors`) naming the offending value.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from typing import IO
+from typing import IO, Any
 
 from audiojax.ratings.db import (
   Clip,
@@ -41,6 +37,7 @@ from audiojax.ratings.errors import (
   InvalidRating,
   RateLimited,
   UnknownClip,
+  check_address,
   check_id,
   check_int,
   check_stars,
@@ -52,12 +49,6 @@ CSV_COLUMNS = (
   "kind rater_id generation clip_id individual rating clip_b individual_b winner"
   " created"
 ).split()
-
-
-def _check_address(address: object) -> str | None:
-  if address is None:
-    return None
-  return check_id(address, "client address", InvalidRater)
 
 
 def _tie_break(rater_id: str, clip_id: str) -> bytes:
@@ -102,6 +93,15 @@ class RatingStore(RatingDatabase):
     self.max_per_minute = max_per_minute
     self.max_raters_per_address = max_raters_per_address
     super().__init__(path, busy_timeout=busy_timeout)
+
+  @classmethod
+  def from_config(cls, path: str | os.PathLike, ratings: Any) -> RatingStore:
+    """The store a session's ``ratings`` config block asks for."""
+    return cls(
+      path,
+      max_per_minute=ratings.max_per_minute,
+      max_raters_per_address=ratings.max_raters_per_address,
+    )
 
   # Clips, raters and session state.
 
@@ -196,7 +196,7 @@ class RatingStore(RatingDatabase):
     rater_id = check_id(rater_id, "rater id", InvalidRater)
     rating = check_stars(rating)
     now = check_time(now)
-    address = _check_address(address)
+    address = check_address(address)
     with self._write() as db:
       clip = self._clip(db, clip_id)
       self._admit(db, rater_id, now, address, clip.generation)
@@ -230,7 +230,7 @@ class RatingStore(RatingDatabase):
     """
     rater_id = check_id(rater_id, "rater id", InvalidRater)
     now = check_time(now)
-    address = _check_address(address)
+    address = check_address(address)
     with self._write() as db:
       a, b = self._clip(db, clip_a), self._clip(db, clip_b)
       if a.clip_id == b.clip_id:

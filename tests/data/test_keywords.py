@@ -107,9 +107,7 @@ def test_voices_of_one_person_share_a_split():
     for n in ("kal_diphone", "cmu_us_slt_arctic_hts", "cmu_us_awb_cg", "ked_diphone")
   ]
   formant = [
-    tts.Voice("espeak-ng", a, v)
-    for a in ("en-us", "en-gb")
-    for v in ("", "m1", "f2")
+    tts.Voice("espeak-ng", a, v) for a in ("en-us", "en-gb") for v in ("", "m1", "f2")
   ]
   assert [v.speaker for v in recorded[4:7]] == ["kal", "slt", "awb"]
   assignments = [keywords.assign_splits(recorded + formant, seed) for seed in range(6)]

@@ -197,32 +197,10 @@ def test_rater_page_screenshot_shows_player_and_rating(
 ):
   app = App(str(tmp_path), _config_args(data_dir, generator_dir))
   try:
-    flags = [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      f"--user-data-dir={tmp_path / 'chrome'}",
-      "--virtual-time-budget=15000",
-      "--window-size=1000,1300",
-    ]
     png = tmp_path / "rater_page.png"
-    subprocess.run(
-      ["chromium", *flags, f"--screenshot={png}", app.url],
-      check=True,
-      capture_output=True,
-      timeout=120,
-    )
-    dom = subprocess.run(
-      ["chromium", *flags, "--dump-dom", app.url],
-      check=True,
-      capture_output=True,
-      timeout=120,
-      text=True,
-    ).stdout
+    size = "--window-size=1000,1300"
+    _chromium(app.url, tmp_path / "chrome", size, f"--screenshot={png}")
+    dom = _chromium(app.url, tmp_path / "chrome", size, "--dump-dom")
   finally:
     app.stop()
   from PIL import Image

@@ -91,19 +91,24 @@ print(json.dumps({
 """
 
 
-@pytest.mark.slow
-def test_launching_the_classifier_imports_no_other_system(
-  tmp_path, data_dir, music_tiny
-):
+def _report(code: str, *args: str) -> dict:
+  """The JSON a fresh interpreter prints last after running ``code``."""
   out = subprocess.run(
-    [sys.executable, "-c", textwrap.dedent(_ISOLATED), data_dir, str(tmp_path)],
+    [sys.executable, "-c", textwrap.dedent(code), *args],
     cwd=ROOT,
     capture_output=True,
     text=True,
     check=True,
     env=dict(os.environ, PYTHONPATH=ROOT),
   )
-  report = json.loads(out.stdout.strip().splitlines()[-1])
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_launching_the_classifier_imports_no_other_system(
+  tmp_path, data_dir, music_tiny
+):
+  report = _report(_ISOLATED, data_dir, str(tmp_path))
   assert report["same"]
   loaded = {m.split(".")[1] for m in report["modules"] if m.count(".")}
   assert not loaded & {"evolve", "generate", "ratings"}, loaded
@@ -122,14 +127,6 @@ print(json.dumps({"names": names, "jax": sorted(
 
 
 def test_the_ratings_package_imports_no_jax():
-  out = subprocess.run(
-    [sys.executable, "-c", _RATINGS],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    check=True,
-    env=dict(os.environ, PYTHONPATH=ROOT),
-  )
-  report = json.loads(out.stdout.strip().splitlines()[-1])
+  report = _report(_RATINGS)
   assert {"store", "service", "page", "aggregate", "panel"} <= set(report["names"])
   assert report["jax"] == []
