@@ -43,6 +43,7 @@ EVALUATORS: Registry = Registry(
   {
     "classification": "audiojax.evaluators.classification:ClassificationEvaluator",
     "generation": "audiojax.evaluators.generation:GenerationEvaluator",
+    "robust": "audiojax.evaluators.robust:RobustAccuracyEvaluator",
   },
 )
 
