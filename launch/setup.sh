@@ -3,6 +3,8 @@
 #
 #   ./launch/setup.sh          runtime + dev requirements (tests, benchmarks)
 #   AUDIOJAX_NO_DEV=1 ./launch/setup.sh   runtime only
+#   AUDIOJAX_BENCH=1 ./launch/setup.sh    also the benchmarks' PyTorch peers
+#                                          (requirements-bench.txt, ~1 GB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,8 +36,13 @@ fi
 
 req_files="requirements.txt"
 [ "${AUDIOJAX_NO_DEV:-0}" = "1" ] || req_files="requirements-dev.txt"
+bench=${AUDIOJAX_BENCH:-0}
+stamp_files="requirements.txt requirements-dev.txt launch/setup.sh"
+# Only a bench install depends on requirements-bench.txt, so editing it re-runs
+# set-up for bench users and leaves everyone else's .venv up to date.
+[ "$bench" != "1" ] || stamp_files="$stamp_files requirements-bench.txt"
 stamp=.venv/.audiojax-installed
-want=$(cat requirements.txt requirements-dev.txt launch/setup.sh | sha256sum | cut -d' ' -f1)-${AUDIOJAX_NO_DEV:-0}
+want=$(cat $stamp_files | sha256sum | cut -d' ' -f1)-${AUDIOJAX_NO_DEV:-0}-$bench
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "[setup] .venv is up to date"
   exit 0
@@ -49,9 +56,18 @@ pip_install() {
 echo "[setup] pip install -r $req_files (about 2 minutes on a fresh machine)"
 pip_install -r "$req_files"
 pip_install --no-deps tinysoundfont==0.3.7
-# tinysoundfont declares pyaudio (for live playback, which we never use); anything
-# else pip check reports is a real conflict.
-if .venv/bin/python -m pip check | grep -v "requires pyaudio" | grep .; then
+if [ "$bench" = "1" ]; then
+  echo "[setup] pip install -r requirements-bench.txt (torch CPU, about 1 GB)"
+  pip_install -r requirements-bench.txt
+  pip_install --no-deps torchattacks==3.5.1
+fi
+# tinysoundfont declares pyaudio (for live playback, which we never use), and
+# torchattacks (a bench install, kept by later plain runs) declares torchvision and
+# requests~=2.25.1, neither of which its PGD needs; anything else pip check reports is
+# a real conflict. pip check exits 1 on any report, so it runs outside the pipeline:
+# under pipefail its status would hide grep's.
+report=$(.venv/bin/python -m pip check || true)
+if printf '%s\n' "$report" | grep -Ev "^No broken|requires pyaudio|^torchattacks " | grep .; then
   echo "[setup] pip check found conflicts" >&2
   exit 1
 fi
