@@ -56,6 +56,7 @@ from audiojax.attacks.losses import LOSSES  # noqa: E402
 from audiojax.frontends import DB_SCALE, FRONTENDS  # noqa: E402
 from audiojax.models import MODELS  # noqa: E402
 from audiojax.models.classifier import WaveformClassifier  # noqa: E402
+from benchmarks.clips import mixed_clips  # noqa: E402
 
 _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed repeats; the median is kept.")
 _BATCH = flags.DEFINE_integer("batch", 64, "Clips per batch.")
@@ -71,20 +72,6 @@ ALPHA = EPS / 4
 STEPS = 10
 UNROLLS = (1, 10)
 PARITY_TOL = 1e-3
-
-
-def _clips(n: int) -> np.ndarray:
-  """Noise, tones and chirps at random levels (timing does not depend on content)."""
-  rng = np.random.default_rng(0)
-  t = np.arange(SR) / SR
-  chirp = librosa.chirp(fmin=100, fmax=7000, sr=SR, duration=1.0)
-  kinds = (
-    lambda: rng.uniform(-1, 1, SR),
-    lambda: np.sin(2 * np.pi * rng.uniform(100, 4000) * t),
-    lambda: chirp,
-  )
-  clips = [kinds[i % 3]() * rng.uniform(0.01, 0.9) for i in range(n)]
-  return np.stack(clips).astype(np.float32)
 
 
 def _flax_params(model: WaveformClassifier, x: np.ndarray) -> dict:
@@ -244,7 +231,7 @@ def main(argv):
   del argv
   torch.set_num_threads(2)
   load_before = os.getloadavg()[0]
-  x_np = _clips(_BATCH.value)
+  x_np = mixed_clips(_BATCH.value, SR)
   y_np = np.random.default_rng(1).integers(0, NUM_CLASSES, len(x_np))
   print(
     f"jax {jax.__version__} ({jax.devices()[0].platform}), torch {torch.__version__} "

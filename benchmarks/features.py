@@ -41,6 +41,7 @@ from absl import app, flags  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
 from audiojax import features  # noqa: E402
+from benchmarks.clips import mixed_clips  # noqa: E402
 
 _CLIPS = flags.DEFINE_integer("clips", 256, "Number of one-second clips.")
 _REPEATS = flags.DEFINE_integer("repeats", 15, "Timed repeats; the minimum is kept.")
@@ -57,19 +58,6 @@ TASKS = {
     lambda y: features.mfcc(y=y, n_mfcc=20, **MEL),
   ),
 }
-
-
-def _clips(n: int) -> np.ndarray:
-  """Noise, tones and chirps at random levels (timing does not depend on content)."""
-  rng = np.random.default_rng(0)
-  t = np.arange(SR) / SR
-  chirp = librosa.chirp(fmin=100, fmax=7000, sr=SR, duration=1.0)
-  kinds = (
-    lambda: rng.uniform(-1, 1, SR),
-    lambda: np.sin(2 * np.pi * rng.uniform(100, 4000) * t),
-    lambda: chirp,
-  )
-  return np.stack([kinds[i % 3]() * rng.uniform(0.01, 0.9) for i in range(n)])
 
 
 def _loop(fn, clips: np.ndarray, blas_threads: int | None):
@@ -100,7 +88,7 @@ def main(argv):
   del argv
   if _CLIPS.value < 2 or _CLIPS.value % 2:
     raise app.UsageError(f"--clips must be even (split over 2 devices): {_CLIPS.value}")
-  clips = _clips(_CLIPS.value).astype(np.float32)
+  clips = mixed_clips(_CLIPS.value, SR).astype(np.float32)
   blas = {
     f"{i['internal_api']} {i.get('architecture')} x{i['num_threads']}"
     for i in threadpoolctl.threadpool_info()
