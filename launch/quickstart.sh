@@ -8,3 +8,7 @@ export GRADIO_ANALYTICS_ENABLED=False
 WORKDIR=${WORKDIR:-runs/quickstart}
 .venv/bin/python -m launch.run --config=experiments/quickstart.py --workdir="$WORKDIR" "$@"
 echo "results: $WORKDIR/results.json  (table: $WORKDIR/results.md, $WORKDIR/confusion.png)"
+echo
+echo "To rate generated music with people (the page is up at once; the generator trains"
+echo "behind it the first time):"
+echo "  .venv/bin/python gradio_app.py --config=experiments/human_ga.py:runlocal --workdir=runs/live --port=7860 [--share]"
