@@ -10,6 +10,7 @@ wanted (``budget.snr_radius`` turns an SNR in dB into an L2 radius). Modules:
 * ``gradient``: FGSM and PGD; ``apgd``: Auto-PGD (CE and DLR);
 * ``minimal``: Carlini-Wagner L2 and DeepFool (minimum-norm, capped at a budget);
 * ``spsa``: a score-based black box over a numpy ``scores_fn``;
+* ``universal``: one perturbation for a whole data set, and noise of its norm;
 * ``suite``: ``ATTACKS``, every attack behind one calling convention.
 
 Robust accuracy is the ``robust`` evaluator (``audiojax.evaluators``).

@@ -176,3 +176,25 @@ def test_robust_accuracy_evaluator_streams_budgets_of_a_restored_run(classifier_
       budgets=[30.0],
       budget_kind="snr",
     )
+
+
+def test_a_universal_perturbation_fools_unseen_clips_more_than_noise(tone_model):
+  from audiojax.attacks import universal as U
+
+  from .conftest import tones
+
+  logits_fn, x_test, _ = tone_model
+  x, y = (jnp.asarray(a) for a in tones(96, seed=2))  # Clips the test never sees.
+  batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 96, 32)]
+  v = U.universal(logits_fn, batches, x.shape[1:], eps=0.05, step_size=0.01)
+  assert float(jnp.max(jnp.abs(v))) <= 0.05 + 1e-7
+  noise = U.random_like(jax.random.key(0), v, "linf")
+  np.testing.assert_allclose(jnp.max(jnp.abs(noise)), jnp.max(jnp.abs(v)))
+  fooled = float(U.fooling_rate(logits_fn, x_test, v))
+  assert fooled > float(U.fooling_rate(logits_fn, x_test, noise)) + 0.1
+  v2 = U.universal(logits_fn, batches, x.shape[1:], eps=2.0, step_size=0.5, norm="l2")
+  assert float(budget.l2_norm(v2[None])[0]) <= 2.0 * (1 + 1e-6)
+  l2_noise = U.random_like(jax.random.key(1), v2, "l2")
+  np.testing.assert_allclose(
+    budget.l2_norm(l2_noise[None]), budget.l2_norm(v2[None]), rtol=1e-5
+  )
