@@ -27,6 +27,7 @@ from audiojax import audio as audio_lib
 from audiojax import evaluators, experiment
 from audiojax.generate import figures
 from audiojax.generate import train as gen_train
+from audiojax.train import optim
 
 
 def _probe_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -43,7 +44,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   start = time.perf_counter()
   generator, state, train_examples = gen_train.train(config, workdir)
   train_seconds = time.perf_counter() - start
-  params = gen_train.ema_params(config, state)
+  params = optim.eval_params(config, state.params, state.opt_state)
   context = evaluators.Context(generator, config.dataset, config.seed, workdir)
   results: dict[str, Any] = {
     "objective": config.objective,

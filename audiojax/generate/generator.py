@@ -92,7 +92,7 @@ class Generator:
     spec = spec or self.spec
     return sampling.Sampler(
       diffusion.OBJECTIVES.get(self.objective)(),
-      lambda p, x, t, c, a: self.unet.apply(p, x, t, c, adapter=a),
+      lambda p, x, t, c, a: self.apply(p, x, t, c, adapter=a),
       spec.image_shape,
       steps=config["steps"],
       guidance=config["guidance"],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import ml_collections
@@ -81,7 +80,8 @@ def train(
 
   Returns:
     The generator, the final training state (its EMA params are
-    :func:`ema_params`) and the number of training examples.
+    ``optim.eval_params(config, state.params, state.opt_state)``) and the number of
+    training examples.
   """
   os.makedirs(workdir, exist_ok=True)
   spec = melimage.MelImageSpec(**config.mel.to_dict())
@@ -113,8 +113,3 @@ def train(
     on_step=on_step,
   )
   return generator, state, len(split)
-
-
-def ema_params(config: ml_collections.ConfigDict, state: TrainState) -> Any:
-  """The params the generator samples with (the EMA)."""
-  return optim.eval_params(config, state.params, state.opt_state)
