@@ -35,6 +35,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.frontend = ml_collections.ConfigDict({"name": "mel", "kwargs": {}})
   c.model = ml_collections.ConfigDict({"name": "mel_cnn", "kwargs": {}})
 
+  # Adversarial training (audiojax.defenses.training): "none", "pgd", "fgsm_rs" or
+  # "trades"; eps in the norm's units, or an SNR in dB with budget="snr".
+  c.adversarial = ml_collections.ConfigDict()
+  c.adversarial.method = "none"
+  c.adversarial.eps = 0.0
+  c.adversarial.norm = "linf"
+  c.adversarial.budget = "eps"
+  c.adversarial.steps = 7
+  c.adversarial.rel_step = 0.25
+  c.adversarial.adv_weight = 1.0
+  c.adversarial.beta = 6.0
+
   c.batch_size = 64
   c.total_steps = 3000
   c.optimizer = ml_collections.ConfigDict()

@@ -56,18 +56,20 @@ pip_install() {
 echo "[setup] pip install -r $req_files (about 2 minutes on a fresh machine)"
 pip_install -r "$req_files"
 pip_install --no-deps tinysoundfont==0.3.7
+pip_install --no-deps basic-pitch==0.4.0
 if [ "$bench" = "1" ]; then
   echo "[setup] pip install -r requirements-bench.txt (torch CPU, about 1 GB)"
   pip_install -r requirements-bench.txt
   pip_install --no-deps torchattacks==3.5.1
 fi
-# tinysoundfont declares pyaudio (for live playback, which we never use), and
+# tinysoundfont declares pyaudio (for live playback, which we never use), basic-pitch
+# tensorflow<2.15.1 (it runs its ONNX model here through onnxruntime), and
 # torchattacks (a bench install, kept by later plain runs) declares torchvision and
 # requests~=2.25.1, neither of which its PGD needs; anything else pip check reports is
 # a real conflict. pip check exits 1 on any report, so it runs outside the pipeline:
 # under pipefail its status would hide grep's.
 report=$(.venv/bin/python -m pip check || true)
-if printf '%s\n' "$report" | grep -Ev "^No broken|requires pyaudio|^torchattacks " | grep .; then
+if printf '%s\n' "$report" | grep -Ev "^No broken|requires pyaudio|^basic-pitch .* requires tensorflow|^torchattacks " | grep .; then
   echo "[setup] pip check found conflicts" >&2
   exit 1
 fi

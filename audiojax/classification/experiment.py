@@ -16,8 +16,9 @@ import ml_collections
 
 from audiojax import data, evaluators
 from audiojax.data import pipeline
+from audiojax.defenses import training
 from audiojax.models import classifier
-from audiojax.train import loop, losses, optim, report, runs
+from audiojax.train import loop, optim, report, runs
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   context = evaluators.Context(model, config.dataset, config.seed, workdir, mesh)
   task = loop.Task(
     init_params=init_params,
-    loss_fn=losses.classification_loss(model.apply),
+    loss_fn=training.training_loss(model.apply, config.adversarial),
     train_data=pipeline.TrainIterator(train_split, config.batch_size, seed=config.seed),
     evaluators=evaluators.build(config.evals, context),
   )
@@ -51,6 +52,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     "label": train_split.label_key,
     "frontend": config.frontend.name,
     "model": config.model.name,
+    "adversarial_training": config.adversarial.method,
     "steps": int(state.step),
     "train_examples": len(train_split),
     "num_params": sum(x.size for x in jax.tree.leaves(state.params)),
