@@ -6,10 +6,11 @@ the result is clipped to [-1, 1]. Budgets are L-infinity or L2 balls, per exampl
 wanted (``budget.snr_radius`` turns an SNR in dB into an L2 radius). Modules:
 
 * ``budget``: norms, projections, SNR radii, the valid range;
-* ``losses``: CE, DLR, the Carlini-Wagner margin;
+* ``losses``: CE, DLR, the Carlini-Wagner margin, a transcriber's frame BCE;
 * ``gradient``: FGSM and PGD; ``apgd``: Auto-PGD (CE and DLR);
 * ``minimal``: Carlini-Wagner L2 and DeepFool (minimum-norm, capped at a budget);
-* ``spsa``: a score-based black box over a numpy ``scores_fn``;
+* ``spsa``: a score-based black box over a numpy ``scores_fn``, and
+  ``spsa_maximize`` of any per-example numpy objective;
 * ``universal``: one perturbation for a whole data set, and noise of its norm;
 * ``suite``: ``ATTACKS``, every attack behind one calling convention.
 

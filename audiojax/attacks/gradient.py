@@ -12,8 +12,11 @@
 front end is inside the model, so gradients reach the samples). ``eps`` is a scalar
 or one radius per example (``budget.snr_radius`` for an SNR budget). Untargeted
 attacks ascend the loss of the true label ``y``; ``targeted=True`` descends the loss
-of the target label ``y``. Everything is pure and deterministic given ``key``; wrap
-in ``jax.jit`` with the configuration static (``functools.partial``).
+of the target label ``y``. ``y`` is whatever the ``loss`` takes: labels ``[N]``
+for ``ce``, ``dlr`` and ``margin``, piano rolls ``[N, frames, pitches]`` for a
+transcriber's ``frame_bce`` (untargeted: away from the true roll; targeted: toward
+a target roll). Everything is pure and deterministic given ``key``; wrap in
+``jax.jit`` with the configuration static (``functools.partial``).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def fgsm(
   Args:
     logits_fn: waveform batch -> logits.
     x: waveforms ``[N, ...]`` in [-1, 1].
-    y: true labels ``[N]`` (target labels when ``targeted``).
+    y: true labels ``[N]`` (target labels when ``targeted``), or what ``loss``
+      compares the logits with (``frame_bce``: rolls ``[N, frames, pitches]``).
     eps: the budget (scalar or ``[N]``).
     norm: "linf" (the sign of the gradient) or "l2" (the normalised gradient).
     targeted: step toward ``y`` instead of away from it.

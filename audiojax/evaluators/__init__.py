@@ -44,6 +44,7 @@ EVALUATORS: Registry = Registry(
     "classification": "audiojax.evaluators.classification:ClassificationEvaluator",
     "generation": "audiojax.evaluators.generation:GenerationEvaluator",
     "robust": "audiojax.evaluators.robust:RobustAccuracyEvaluator",
+    "transcription": "audiojax.evaluators.transcription:TranscriptionEvaluator",
   },
 )
 

@@ -10,16 +10,18 @@ nn.Module``; size variants are ``functools.partial`` of one module class, each w
   logits = model.apply({"params": params}, x, train=True, rngs={"dropout": key})
   features = model.apply({"params": params}, x, method="embed")
 
-Inputs: ``mel_cnn*`` and ``patch_transformer*`` take log-mel ``[batch, frames,
-n_mels]``; ``raw_m5*`` takes a waveform ``[batch, samples, 1]``. Every model
-subclasses :class:`audiojax.models.backbone.Backbone`: ``embed`` returns the input of
-one Dense ``params["head"]`` (with dropout before it in training) that makes the
-logits.
+Inputs: ``mel_cnn*``, ``patch_transformer*`` and ``mel_transcriber*`` take log-mel
+``[batch, frames, n_mels]``; ``raw_m5*`` takes a waveform ``[batch, samples, 1]``.
+Every model subclasses :class:`audiojax.models.backbone.Backbone`: ``embed`` returns
+the input of one Dense ``params["head"]`` (with dropout before it in training) that
+makes the logits. The classifiers give ``[batch, num_classes]``; the transcriber
+keeps the frame axis, ``[batch, frames, num_classes]`` (one logit per pitch).
 """
 
-from audiojax.models import cnn, raw1d, transformer
+from audiojax.models import cnn, raw1d, transcriber, transformer
 from audiojax.models.cnn import MelCNN, max_pool
 from audiojax.models.raw1d import M5
+from audiojax.models.transcriber import MelTranscriber
 from audiojax.models.transformer import PatchTransformer
 from audiojax.registry import Registry
 
@@ -32,7 +34,9 @@ MODELS = Registry(
     "raw_m5_tiny": raw1d.raw_m5_tiny,
     "patch_transformer": transformer.patch_transformer,
     "patch_transformer_tiny": transformer.patch_transformer_tiny,
+    "mel_transcriber": transcriber.mel_transcriber,
+    "mel_transcriber_tiny": transcriber.mel_transcriber_tiny,
   },
 )
 
-__all__ = ["M5", "MODELS", "MelCNN", "PatchTransformer", "max_pool"]
+__all__ = ["M5", "MODELS", "MelCNN", "MelTranscriber", "PatchTransformer", "max_pool"]

@@ -41,6 +41,7 @@ RESTORABLE: Registry = Registry(
   {
     "classifier": "audiojax.models.classifier:restorable",
     "music_generator": "audiojax.generate.generator:restorable",
+    "transcriber": "audiojax.transcription.model:restorable",
   },
 )
 

@@ -21,8 +21,16 @@ INPUT_SHAPES = {
   "mel_cnn_tiny": (8, 12, 8),
   "raw_m5_tiny": (8, 512, 1),
   "patch_transformer_tiny": (8, 12, 8),
+  "mel_transcriber_tiny": (8, 12, 16),
 }
-EMBED_DIMS = {"mel_cnn_tiny": 32, "raw_m5_tiny": 16, "patch_transformer_tiny": 16}
+EMBED_DIMS = {
+  "mel_cnn_tiny": 32,
+  "raw_m5_tiny": 16,
+  "patch_transformer_tiny": 16,
+  "mel_transcriber_tiny": 32,
+}
+# Models that keep the frame axis: logits and embedding are [batch, frames, ...].
+PER_FRAME = {"mel_transcriber_tiny"}
 TINY = [name for name in MODELS if name.endswith("_tiny")]  # Sorted names.
 
 
@@ -90,6 +98,9 @@ class Setup:
     self.model = MODELS.get(name)(NUM_CLASSES)
     self.x = jax.random.normal(jax.random.key(1), INPUT_SHAPES[name])
     self.y = jnp.arange(INPUT_SHAPES[name][0]) % NUM_CLASSES
+    self.frames = INPUT_SHAPES[name][1:2] if name in PER_FRAME else ()
+    if self.frames:  # one label per frame
+      self.y = (self.y[:, None] + jnp.arange(self.frames[0])) % NUM_CLASSES
     self.out = jax.jit(lambda x, y: _probe(self.model, x, y))(self.x, self.y)
     self.params = self.out["variables"]["params"]
 
@@ -100,12 +111,12 @@ def setup(request):
 
 
 def test_registry_names_and_unknown_name():
-  expected = {"mel_cnn", "raw_m5", "patch_transformer"}
+  expected = {"mel_cnn", "raw_m5", "patch_transformer", "mel_transcriber"}
   assert set(MODELS) == expected | {f"{n}_tiny" for n in expected}
   with pytest.raises(UnknownNameError) as info:
     MODELS.get("mel_cnnn")
   assert "mel_cnnn" in str(info.value)
-  assert "mel_cnn, mel_cnn_tiny, patch_transformer" in str(info.value)
+  assert "mel_cnn, mel_cnn_tiny, mel_transcriber" in str(info.value)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -162,8 +173,9 @@ def test_every_backbone_ends_in_a_top_level_dense_head_on_its_embedding(name):
 def test_output_and_embedding_shapes(setup):
   batch = setup.x.shape[0]
   logits, embedding = setup.out["logits"], setup.out["embedding"]
-  assert logits.shape == (batch, NUM_CLASSES) and logits.dtype == jnp.float32
-  assert embedding.shape == (batch, EMBED_DIMS[setup.name])
+  assert logits.shape == (batch, *setup.frames, NUM_CLASSES)
+  assert logits.dtype == jnp.float32
+  assert embedding.shape == (batch, *setup.frames, EMBED_DIMS[setup.name])
   # The head is a linear map of the embedding (dropout is off in eval).
   head = setup.params["head"]
   np.testing.assert_allclose(
@@ -205,7 +217,7 @@ def test_input_gradient_is_finite_and_nonzero(setup):
 
 def test_vmap_over_stacked_params_matches_separate_applies(setup):
   together = setup.out["vmapped"]
-  assert together.shape == (2, setup.x.shape[0], NUM_CLASSES)
+  assert together.shape == (2, setup.x.shape[0], *setup.frames, NUM_CLASSES)
   np.testing.assert_allclose(together[0], setup.out["logits"], atol=1e-5)
   np.testing.assert_allclose(together[1], setup.out["other_logits"], atol=1e-5)
   assert float(jnp.abs(together[0] - together[1]).max()) > 1e-3
@@ -224,7 +236,7 @@ def test_adam_fits_a_fixed_tiny_batch(setup):
   assert losses[0] > 0.8 * np.log(NUM_CLASSES)  # starts near chance
   assert float(setup.out["trained_loss"]) < 0.25 * losses[0], losses
   predictions = setup.out["trained_logits"].argmax(-1)
-  assert int((predictions == setup.y).sum()) == len(setup.y)
+  assert int((predictions == setup.y).sum()) == setup.y.size
 
 
 @jax.jit
