@@ -24,6 +24,8 @@ RUNNERS: Registry = Registry(
     "classifier": "audiojax.classification.experiment:run",
     "music_generator": "audiojax.generate.experiment:run",
     "human_ga": "audiojax.evolve.experiment:run",
+    "attacks": "audiojax.robustness.experiment:run",
+    "transcriber": "audiojax.transcription.experiment:run",
   },
 )
 

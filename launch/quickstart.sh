@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up, then run the quickstart experiment end to end on embedded data:
-# renders the music set (first run only), trains the log-mel CNN, prints the results.
+# renders the music set (first run only), trains the log-mel CNN, prints the results,
+# then attacks that classifier and prints its robust-accuracy table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./launch/setup.sh
@@ -8,6 +9,14 @@ export GRADIO_ANALYTICS_ENABLED=False
 WORKDIR=${WORKDIR:-runs/quickstart}
 .venv/bin/python -m launch.run --config=experiments/quickstart.py --workdir="$WORKDIR" "$@"
 echo "results: $WORKDIR/results.json  (table: $WORKDIR/results.md, $WORKDIR/confusion.png)"
+
+# Adversarial robustness of the classifier just trained: FGSM and PGD per L-inf eps
+# and per SNR budget on 32 test clips (experiments/attacks.py has every other table).
+.venv/bin/python -m launch.run --config=experiments/attacks.py:runlocal,quick \
+  --config.models.mel_cnn.workdir="$WORKDIR" --workdir="${WORKDIR}_attacks"
+echo
+cat "${WORKDIR}_attacks/tables.md"
+echo "robustness: ${WORKDIR}_attacks/results.json (robust_vs_eps.png, robust_vs_snr.png)"
 echo
 echo "To rate generated music with people (the page is up at once; the generator trains"
 echo "behind it the first time):"
