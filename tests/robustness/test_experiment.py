@@ -26,6 +26,8 @@ def _config(data_dir, classifier_run, sections):
   c.defenses.transforms = {
     k: c.defenses.transforms[k].to_dict() for k in ("quantize_8bit", "noise_30db")
   }
+  # The registry-wide attack tests cover every attack; here one per kind of budget.
+  c.evals = {k: c.evals[k].to_dict() for k in ("pgd_linf", "spsa_linf", "cw_snr")}
   c.sections = sections
   return c
 
@@ -46,8 +48,8 @@ def test_every_section_fills_its_table(tmp_path, data_dir, classifier_run):
   assert results["models"]["mel_cnn"] == os.path.abspath(classifier_run[1])
   robust = results["robust_accuracy"]
   assert set(robust) == {"linf", "snr_db"}
-  assert set(robust["linf"]) >= {"fgsm", "pgd", "apgd_ce", "apgd_dlr", "spsa"}
-  assert set(robust["snr_db"]) >= {"fgsm", "pgd", "cw_l2"}
+  assert set(robust["linf"]) == {"pgd", "spsa"}
+  assert set(robust["snr_db"]) == {"cw_l2"}
   assert set(results["transfer"]) == {"mel_cnn", "raw_cnn", "ensemble"}
   assert set(results["transfer"]["ensemble"]) == {"mel_cnn", "raw_cnn"}
   assert set(results["mp3"]) == {"64"}
