@@ -19,7 +19,8 @@ clips. ``results.json`` gets one key per section:
 
 Reruns restore the trained models and recompute the sections they list (attacks are
 seeded); tables of sections not listed are kept from the last ``results.json`` when it
-attacked the same clips.
+attacked the same clips. Every finished section is also written to
+``results.partial.json`` at once, so a long run stopped midway keeps its tables.
 """
 
 from __future__ import annotations
@@ -122,6 +123,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       fn_()
       timings[name] = round(time.perf_counter() - t, 1)
       logging.info("section %s: %.1f s", name, timings[name])
+      # Each finished table is on disk at once: a long run stopped midway keeps them.
+      partial = os.path.join(workdir, "results.partial.json")
+      with open(partial + ".tmp", "w") as f:
+        json.dump({**results, "section_seconds": timings}, f, indent=2)
+      os.replace(partial + ".tmp", partial)
 
   def robust():
     context = evaluators.Context(target.model, dataset, config.seed, workdir)
