@@ -16,6 +16,7 @@ scale), and SNR budgets in dB below each clip (an L2 radius per clip).
 
 import ml_collections
 
+from audiojax import robustness
 from audiojax.configs import parse_variants
 from experiments import classifier, transcriber
 
@@ -78,16 +79,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.split = "test"
   c.examples = 64  # Test clips every table attacks (the first of the split).
   c.batch_size = 32
-  c.sections = (
-    "robust",
-    "transfer",
-    "codecs",
-    "over_the_air",
-    "universal",
-    "transcription",
-    "defenses",
-    "masking",
-  )
+  c.sections = robustness.SECTIONS  # Every table; a tuple of names runs some.
 
   # Robust accuracy: one `robust` evaluator per attack and budget kind.
   c.evals = ml_collections.ConfigDict(

@@ -36,17 +36,14 @@ import numpy as np
 from absl import logging
 
 from audiojax import data, evaluators, quality
-from audiojax.robustness import defended, figures, models, playback, sections, tables
-
-SECTIONS = (
-  "robust",
-  "transfer",
-  "codecs",
-  "over_the_air",
-  "universal",
-  "transcription",
-  "defenses",
-  "masking",
+from audiojax.robustness import (
+  SECTIONS,
+  defended,
+  figures,
+  models,
+  playback,
+  sections,
+  tables,
 )
 
 
@@ -259,17 +256,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       steps=config.masking.steps,
     )
 
-  for name, body in (
-    ("robust", robust),
-    ("transfer", transfer),
-    ("codecs", codecs),
-    ("over_the_air", over_the_air),
-    ("universal", universal),
-    ("transcription", transcription),
-    ("defenses", defenses),
-    ("masking", masking),
-  ):
-    section(name, body)
+  bodies = {
+    "robust": robust,
+    "transfer": transfer,
+    "codecs": codecs,
+    "over_the_air": over_the_air,
+    "universal": universal,
+    "transcription": transcription,
+    "defenses": defenses,
+    "masking": masking,
+  }
+  for name in SECTIONS:
+    section(name, bodies[name])
   for name, adv in adv_sets.items():
     if name not in results.get("quality", {}):
       results.setdefault("quality", {})[name] = quality.summary(x, adv, sr)
