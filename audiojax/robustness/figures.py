@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from audiojax import features
+from audiojax.train import report
 
 
 def _plt():
@@ -42,20 +43,16 @@ def _curves(path, table: Mapping[str, Mapping[str, float]], clean, xlabel, rever
 
 
 def _heatmap(path, table: Mapping[str, Mapping[str, float]]):
-  plt = _plt()
-  sources, targets = list(table), list(next(iter(table.values())))
-  values = np.array([[table[s][t] for t in targets] for s in sources])
-  fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(targets), 1.0 + 0.5 * len(sources)))
-  ax.imshow(values, cmap="Reds", vmin=0, vmax=1)
-  for i in range(len(sources)):
-    for j in range(len(targets)):
-      ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8)
-  ax.set_xticks(range(len(targets)), targets, rotation=35, ha="right")
-  ax.set_yticks(range(len(sources)), sources)
-  ax.set(xlabel="target", ylabel="source", title="transfer success rate")
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  report.heatmap_png(
+    path,
+    table,
+    cmap="Reds",
+    vmin=0,
+    vmax=1,
+    title="transfer success rate",
+    xlabel="target",
+    ylabel="source",
+  )
 
 
 def _spectrograms(path, clean: np.ndarray, adv: np.ndarray, sr: int, name: str):

@@ -73,3 +73,39 @@ def confusion_png(
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def heatmap_png(
+  path: str,
+  table: Mapping[str, Mapping[str, float]],
+  *,
+  cmap: str,
+  vmin: float,
+  vmax: float,
+  title: str,
+  xlabel: str = "",
+  ylabel: str = "",
+  fontsize: int = 8,
+  rotation: int = 35,
+) -> None:
+  """Saves ``table[row][column]`` as a heat map with each value printed in its cell."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  import numpy as np
+
+  rows, cols = list(table), list(next(iter(table.values())))
+  values = np.array([[table[r][c] for c in cols] for r in rows], float)
+  fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(cols), 1.0 + 0.5 * len(rows)))
+  ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
+  for i in range(len(rows)):
+    for j in range(len(cols)):
+      ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=fontsize)
+  ax.set_xticks(range(len(cols)), cols, rotation=rotation, ha="right")
+  ax.set_yticks(range(len(rows)), rows)
+  ax.set(xlabel=xlabel, ylabel=ylabel)
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
