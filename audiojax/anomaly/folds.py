@@ -74,23 +74,35 @@ def per_model(tx: optax.GradientTransformation) -> optax.GradientTransformation:
   return optax.GradientTransformation(jax.vmap(tx.init), jax.vmap(tx.update))
 
 
-def fold_loss(apply_fn: Callable[..., jax.Array], folds: int) -> LossFn:
+STACKS = ("unroll", "vmap")
+
+
+def fold_loss(
+  apply_fn: Callable[..., jax.Array], folds: int, stack: str = "unroll"
+) -> LossFn:
   """The loss of ``folds`` stacked classifiers, model k trained off fold k.
 
-  ``sum_k classification_loss(params[k], batch with weight = (fold != k))``, the
-  models mapped with ``jax.vmap``, each with its own dropout key. A weight of 0 adds
-  exactly zero to model k's loss and gradient, so the labels of fold k never reach
-  model k (a batch with no example outside fold k gives model k a zero gradient).
+  ``sum_k classification_loss(params[k], batch with weight = (fold != k))``, each
+  model with its own dropout key. A weight of 0 adds exactly zero to model k's loss
+  and gradient, so the labels of fold k never reach model k (a batch with no example
+  outside fold k gives model k a zero gradient).
 
   Args:
     apply_fn: the classifier's ``apply``.
     folds: ``K``, the leading axis of the params.
+    stack: how the K models share one step. ``"unroll"``: K copies of the model in
+      the traced step (compile time grows with K); ``"vmap"``: one ``jax.vmap`` over
+      the model axis. Both give the same loss and gradients; on XLA's CPU backend the
+      vmapped convolutions over stacked weights run about 8x slower than K separate
+      ones (``benchmarks/fold_models.py``), so ``"unroll"`` is the default.
 
   Returns:
     ``loss_fn(params, batch, key)``; ``batch`` holds ``audio``, ``label`` and
     ``fold`` ``[B]``. Metrics: ``loss_per_model`` (the mean over models) and
     ``accuracy`` (models' mean accuracy on the whole batch, in and out of fold).
   """
+  if stack not in STACKS:
+    raise MislabelError(f"stack must be one of {STACKS}, got {stack!r}")
   base = losses.classification_loss(apply_fn)
 
   def one(params, weight, key, audio, label):
@@ -98,10 +110,20 @@ def fold_loss(apply_fn: Callable[..., jax.Array], folds: int) -> LossFn:
 
   def loss_fn(params: Any, batch: dict[str, jax.Array], key: jax.Array):
     weight = batch["fold"][None, :] != jnp.arange(folds)[:, None]  # [K, B]
+    weight = weight.astype(jnp.float32)
     keys = jax.random.split(key, folds)
-    loss, metrics = jax.vmap(one, in_axes=(0, 0, 0, None, None))(
-      params, weight.astype(jnp.float32), keys, batch["audio"], batch["label"]
-    )
+    audio, label = batch["audio"], batch["label"]
+    if stack == "vmap":
+      loss, metrics = jax.vmap(one, in_axes=(0, 0, 0, None, None))(
+        params, weight, keys, audio, label
+      )
+    else:
+      outs = [
+        one(jax.tree.map(lambda p, k=k: p[k], params), weight[k], keys[k], audio, label)
+        for k in range(folds)
+      ]
+      loss = jnp.stack([o[0] for o in outs])
+      metrics = {"accuracy": jnp.stack([o[1]["accuracy"] for o in outs])}
     return jnp.sum(loss), {
       "loss_per_model": jnp.mean(loss),
       "accuracy": jnp.mean(metrics["accuracy"]),
@@ -208,6 +230,7 @@ def train_fold_models(
   workdir: str,
   folds: int = 5,
   fold: np.ndarray | None = None,
+  stack: str = "unroll",
 ) -> FoldModels:
   """Trains K classifiers of ``config`` at once, model k on every fold but k.
 
@@ -230,6 +253,7 @@ def train_fold_models(
     folds: ``K >= 2``.
     fold: ``[n]`` each example's fold in ``[0, folds)``; by default
       :func:`assign_folds` of ``labels`` with ``config.seed``.
+    stack: ``"unroll"`` or ``"vmap"``, as for :func:`fold_loss`.
 
   Returns:
     The trained :class:`FoldModels`.
@@ -256,7 +280,7 @@ def train_fold_models(
   init_one = lambda key: model.init(key, example)
   task = loop.Task(
     init_params=jax.jit(lambda key: jax.vmap(init_one)(jax.random.split(key, folds))),
-    loss_fn=fold_loss(model.apply, folds),
+    loss_fn=fold_loss(model.apply, folds, stack),
     train_data=pipeline.TrainIterator(
       ArraySource({"audio": audio, "label": labels, "fold": fold}),
       config.batch_size,
@@ -286,6 +310,7 @@ def out_of_fold_probs(
   workdir: str,
   folds: int = 5,
   fold: np.ndarray | None = None,
+  stack: str = "unroll",
 ) -> np.ndarray:
   """Out-of-fold class probabilities: row i from a model that never saw label i.
 
@@ -304,6 +329,7 @@ def out_of_fold_probs(
     workdir=workdir,
     folds=folds,
     fold=fold,
+    stack=stack,
   )
   probs = models.out_of_fold_probs(audio, config.batch_size)
   np.save(os.path.join(workdir, "pred_probs.npy"), probs)

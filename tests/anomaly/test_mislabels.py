@@ -229,15 +229,40 @@ def dense_batch():
   }
 
 
+@pytest.fixture(scope="module", params=oof.STACKS)
+def stack(request):
+  return request.param
+
+
 @pytest.fixture(scope="module")
-def fold_grad():
-  loss_fn = oof.fold_loss(_dense_apply, FOLDS)
+def fold_grad(stack):
+  loss_fn = oof.fold_loss(_dense_apply, FOLDS, stack)
   return jax.jit(jax.grad(lambda p, b: loss_fn(p, b, jax.random.key(0))[0]))
 
 
-def test_fold_loss_is_the_sum_of_each_models_out_of_fold_loss(dense_batch, fold_grad):
+def test_the_stacks_agree(dense_batch):
+  params = _dense_params(jax.random.key(6), FOLDS, DIM, CLASSES)
+  key = jax.random.key(0)
+  out = {
+    s: jax.value_and_grad(oof.fold_loss(_dense_apply, FOLDS, s), has_aux=True)(
+      params, dense_batch, key
+    )
+    for s in oof.STACKS
+  }
+  (a, _), ga = out["unroll"]
+  (b, _), gb = out["vmap"]
+  np.testing.assert_allclose(a, b, rtol=1e-6)
+  for name in ("w", "b"):
+    np.testing.assert_allclose(ga[name], gb[name], rtol=1e-5, atol=1e-7)
+  with pytest.raises(MislabelError, match="stack"):
+    oof.fold_loss(_dense_apply, FOLDS, "pmap")
+
+
+def test_fold_loss_is_the_sum_of_each_models_out_of_fold_loss(
+  dense_batch, fold_grad, stack
+):
   params = _dense_params(jax.random.key(3), FOLDS, DIM, CLASSES)
-  loss_fn = jax.jit(oof.fold_loss(_dense_apply, FOLDS))
+  loss_fn = jax.jit(oof.fold_loss(_dense_apply, FOLDS, stack))
   total, metrics = loss_fn(params, dense_batch, jax.random.key(0))
   grads = fold_grad(params, dense_batch)
   reference = jax.jit(
@@ -274,10 +299,13 @@ def test_model_k_never_sees_the_labels_of_fold_k(dense_batch, fold_grad, k):
       assert not np.allclose(before[name][other], after[name][other])
 
 
-def test_a_batch_of_only_fold_k_gives_model_k_a_zero_gradient(dense_batch, fold_grad):
+def test_a_batch_of_only_fold_k_gives_model_k_a_zero_gradient(
+  dense_batch, fold_grad, stack
+):
   params = _dense_params(jax.random.key(5), FOLDS, DIM, CLASSES)
   only_0 = dict(dense_batch, fold=jnp.zeros(BATCH, jnp.int32))
-  loss, _ = oof.fold_loss(_dense_apply, FOLDS)(params, only_0, jax.random.key(0))
+  loss_fn = oof.fold_loss(_dense_apply, FOLDS, stack)
+  loss, _ = loss_fn(params, only_0, jax.random.key(0))
   assert np.isfinite(loss)
   grads = fold_grad(params, only_0)
   for name in ("w", "b"):
