@@ -123,12 +123,15 @@ class Monitor:
     try:
       y, _ = audio_lib.load(path, sr=self.detector.sample_rate)
       score = float(self.detector.score(y)[0])
-      fault = self.namer.suggest(y)[0] if self.namer is not None else "unknown"
+      anomalous = score > self.threshold
+      fault = "none"  # a clip that passes is not given a fault
+      if anomalous:
+        fault = self.namer.suggest(y)[0] if self.namer is not None else "unknown"
       record = Record(
         now,
         path,
         size,
-        "anomalous" if score > self.threshold else "ok",
+        "anomalous" if anomalous else "ok",
         score=score,
         threshold=self.threshold,
         rate=self.rate,

@@ -83,6 +83,7 @@ def test_flags_a_faulty_take_passes_a_clean_one_and_survives_junk(setup, tmp_pat
   assert records["take_clipped.wav"].fault == "clipping"
   assert records["take_clipped.wav"].score > records["take_clipped.wav"].threshold
   assert records["take_clean.wav"].verdict == "ok"
+  assert records["take_clean.wav"].fault == "none"  # a take that passes is not named
   for junk in ("notes.txt", "take_truncated.wav"):
     assert records[junk].verdict == "error"
     assert "AudioError" in records[junk].error
@@ -130,8 +131,8 @@ def test_command_line_monitor(setup, tmp_path):
   directory, _, held_out = setup
   folder = tmp_path / "incoming"
   folder.mkdir()
-  hum = np.asarray(faults.inject("dropout", held_out[0], SR, jax.random.key(1), 1.0))
-  _drop(folder, "dropout.wav", hum)
+  gap = np.asarray(faults.inject("dropout", held_out[0], SR, jax.random.key(1), 1.0))
+  _drop(folder, "dropout.wav", gap)
   (folder / "readme.md").write_text("not audio")
   extra = _drop(tmp_path, "given.wav", held_out[1])
   env = dict(os.environ, PYTHONPATH=os.getcwd())
