@@ -26,6 +26,7 @@ RUNNERS: Registry = Registry(
     "human_ga": "audiojax.evolve.experiment:run",
     "attacks": "audiojax.robustness.experiment:run",
     "transcriber": "audiojax.transcription.experiment:run",
+    "anomaly": "audiojax.anomaly.experiment:run",
   },
 )
 
