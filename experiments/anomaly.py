@@ -126,6 +126,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if "quick" in variants:
     c.sections = ("faults",)
+    c.severities = (0.5,)
     del c.datasets["keywords"]
     c.train_examples = 400
     c.detectors.autoencoder.steps = 800

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up, then run the quickstart experiment end to end on embedded data:
 # renders the music set (first run only), trains the log-mel CNN, prints the results,
-# then attacks that classifier and prints its robust-accuracy table.
+# then attacks that classifier and prints its robust-accuracy table, then fits the
+# anomaly detectors and prints their table, and ends with one summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./launch/setup.sh
@@ -17,6 +18,23 @@ echo "results: $WORKDIR/results.json  (table: $WORKDIR/results.md, $WORKDIR/conf
 echo
 cat "${WORKDIR}_attacks/tables.md"
 echo "robustness: ${WORKDIR}_attacks/results.json (robust_vs_eps.png, robust_vs_snr.png)"
+echo
+
+# Faulty recordings: signal statistics, the DCASE autoencoder, k-NN in the classifier's
+# embedding and their combination against pyod's detectors, every fault at three
+# severities on the music set (experiments/anomaly.py has mislabels, wrong notes and
+# adversarial inputs too).
+.venv/bin/python -m launch.run --config=experiments/anomaly.py:runlocal,quick \
+  --config.datasets.music.classifier_workdir="$WORKDIR" --workdir="${WORKDIR}_anomaly"
+echo
+cat "${WORKDIR}_anomaly/tables.md"
+echo "anomaly detection: ${WORKDIR}_anomaly/results.json (auroc_music.png, scores_music.png)"
+echo "Flag faulty takes as they land in a folder:"
+echo "  .venv/bin/python -m launch.monitor --detector=${WORKDIR}_anomaly/detectors/music/combined --watch=incoming/"
+echo
+
+echo "The tour in one table:"
+.venv/bin/python -m launch.summary --workdir="$WORKDIR"
 echo
 echo "To rate generated music with people (the page is up at once; the generator trains"
 echo "behind it the first time):"

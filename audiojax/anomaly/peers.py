@@ -23,7 +23,8 @@ from audiojax.anomaly.autoencoder import logmel_vectors
 
 
 def clip_vectors(audio, sample_rate: int) -> np.ndarray:
-  """``[clips, 14 + 2 * 64]``: statistics, then log-mel band means and stds."""
+  """``[clips, len(FEATURES) + 128]``: statistics, then 64 log-mel band means and
+  64 stds."""
   x = base.as_batch(audio)
   stats = statistics.clip_features(x, sample_rate)
   bands = []

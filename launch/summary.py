@@ -1,0 +1,75 @@
+"""One table of the quickstart tour: the headline number of each system's run.
+
+  python -m launch.summary --workdir=runs/quickstart
+
+Reads ``results.json`` of the tour's runs (``WORKDIR``, ``WORKDIR_attacks``,
+``WORKDIR_anomaly``); a run that is missing is listed as not run.
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+_WORKDIR = flags.DEFINE_string(
+  "workdir", "runs/quickstart", "the tour's classifier run"
+)
+
+
+def _load(path):
+  try:
+    with open(os.path.join(path, "results.json")) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return None
+
+
+def rows(workdir: str) -> list[tuple[str, str, str]]:
+  """``(system, measure, value)`` per tour section."""
+  out = []
+  clf = _load(workdir)
+  if clf is None:
+    out.append(("classifier", "not run", workdir))
+  else:
+    out.append(
+      ("classifier (log-mel CNN)", "test accuracy", f"{clf['test_accuracy']:.3f}")
+    )
+  attacks = _load(f"{workdir}_attacks")
+  if attacks is None:
+    out.append(("attacks", "not run", f"{workdir}_attacks"))
+  else:
+    pgd = attacks["robust_accuracy"]["linf"]["pgd"]
+    eps = sorted(pgd, key=float)
+    out.append(
+      (
+        "attacks",
+        f"PGD-10 accuracy at L-inf {eps[0]} / {eps[-1]}",
+        f"{pgd[eps[0]]:.3f} / {pgd[eps[-1]]:.3f}",
+      )
+    )
+  anomaly = _load(f"{workdir}_anomaly")
+  if anomaly is None:
+    out.append(("anomaly detection", "not run", f"{workdir}_anomaly"))
+  else:
+    mean = anomaly["summary"]["mean_auroc_middle"]
+    ours = max((n for n in anomaly["faults"]), key=mean.get)
+    peer = max((n for n in anomaly["peers"]), key=mean.get)
+    out.append(
+      (
+        "anomaly detection",
+        f"mean AUROC over {len(anomaly['faults'][ours])} faults: {ours} / {peer}",
+        f"{mean[ours]:.3f} / {mean[peer]:.3f}",
+      )
+    )
+  return out
+
+
+def main(argv):
+  del argv
+  lines = ["| system | measure | value |", "| --- | --- | --- |"]
+  lines += [f"| {a} | {b} | {c} |" for a, b, c in rows(_WORKDIR.value)]
+  print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  app.run(main)
