@@ -16,6 +16,7 @@ configuration and calibration scores) and whatever state its class writes beside
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 from collections.abc import Mapping
@@ -52,7 +53,7 @@ def as_batch(audio: Any, name: str = "audio") -> np.ndarray:
   return x.astype(np.float32, copy=False)
 
 
-class Detector:
+class Detector(abc.ABC):
   """The base class: subclasses implement ``_fit``, ``_score`` and the state they save.
 
   Attributes:
@@ -83,15 +84,19 @@ class Detector:
 
   # -- what subclasses implement -------------------------------------------------
 
+  @abc.abstractmethod
   def _fit(self, audio: np.ndarray, key) -> None:
-    raise NotImplementedError
+    """Fits the detector's state on clean clips ``[clips, samples]``."""
 
+  @abc.abstractmethod
   def _score(self, audio: np.ndarray) -> np.ndarray:
-    raise NotImplementedError
+    """One score per clip of a checked batch, higher meaning more anomalous."""
 
+  @abc.abstractmethod
   def _save_state(self, directory: str) -> None:
-    """Writes the fitted state under ``directory`` (default: nothing)."""
+    """Writes the fitted state under ``directory``."""
 
+  @abc.abstractmethod
   def _load_state(self, directory: str) -> None:
     """Reads what :meth:`_save_state` wrote."""
 

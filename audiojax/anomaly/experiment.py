@@ -33,7 +33,6 @@ the best detector).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -41,7 +40,6 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-from absl import logging
 
 from audiojax.anomaly import (
   figures,
@@ -51,6 +49,7 @@ from audiojax.anomaly import (
 )
 from audiojax.anomaly.workspace import Collection, fitted_detectors, key_of
 from audiojax.data import faults
+from audiojax.train import report
 
 SECTIONS = ("faults", "mislabels", "notes", "adversarial")
 
@@ -159,18 +158,6 @@ SECTION_KEYS = {
 }
 
 
-def _previous(workdir: str, results: dict[str, Any]) -> dict[str, Any]:
-  path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    old = json.load(f)
-  if old.get("datasets") != results["datasets"]:
-    logging.warning("%s holds other data sets; its sections are not kept", path)
-    return {}
-  return old
-
-
 def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
   kept = {
     key: old[key]
@@ -220,7 +207,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       config, datasets, workdir, root
     )
     timings["adversarial"] = time.perf_counter() - t
-  previous = _previous(workdir, results)
+  previous = report.previous_results(workdir, results, ("datasets",))
   results = _merge(previous, results)
   results["section_seconds"] = {
     **previous.get("section_seconds", {}),

@@ -45,6 +45,7 @@ from audiojax.robustness import (
   sections,
   tables,
 )
+from audiojax.train import report
 
 
 def _models(config, workdir, every: bool) -> dict[str, Any]:
@@ -63,19 +64,6 @@ def _models(config, workdir, every: bool) -> dict[str, Any]:
 
 
 SAME_CLIPS = ("dataset", "label", "target", "split", "examples")
-
-
-def _previous(workdir: str, results: dict[str, Any]) -> dict[str, Any]:
-  """The last ``results.json`` of this workdir if it attacked the same clips."""
-  path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    old = json.load(f)
-  if any(old.get(k) != results[k] for k in SAME_CLIPS):
-    logging.warning("%s attacked other clips; its sections are not kept", path)
-    return {}
-  return old
 
 
 def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +260,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     if name not in results.get("quality", {}):
       results.setdefault("quality", {})[name] = quality.summary(x, adv, sr)
   results["section_seconds"] = timings
-  results = _merge(_previous(workdir, results), results)
+  results = _merge(report.previous_results(workdir, results, SAME_CLIPS), results)
   figures.draw(workdir, results, x, adv_sets, sr)
   with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write(tables.everything(results))

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from absl import logging
+
 
 def _fmt(value: Any) -> str:
   if isinstance(value, float):
@@ -39,6 +41,24 @@ def write_results(workdir: str, results: Mapping[str, Any], title: str) -> str:
       f.write(text)
     os.replace(path + ".tmp", path)
   return table
+
+
+def previous_results(
+  workdir: str, results: Mapping[str, Any], same: Sequence[str]
+) -> dict[str, Any]:
+  """The last ``results.json`` of ``workdir`` if it agrees with ``results`` on every
+  key of ``same`` (the same data, clips or target), else ``{}``: what a rerun of some
+  sections of a runner may keep of the others."""
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    old = json.load(f)
+  differ = [k for k in same if old.get(k) != results[k]]
+  if differ:
+    logging.warning("%s differs in %s; its sections are not kept", path, differ)
+    return {}
+  return old
 
 
 def confusion_png(
