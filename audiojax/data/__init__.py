@@ -19,6 +19,7 @@ DATASETS: Registry = Registry(
   {
     "audiojax_music": "audiojax.data.music:load_split",
     "audiojax_keywords": "audiojax.data.keywords:load_split",
+    "audiojax_ecg": "audiojax.data.ecg_builder:load_split",
     "speech_commands": "audiojax.data.catalog:load_speech_commands",
     "gtzan": "audiojax.data.catalog:load_gtzan",
     "nsynth": "audiojax.data.catalog:load_nsynth",
