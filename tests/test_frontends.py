@@ -15,7 +15,12 @@ from audiojax.frontends import FRONTENDS
 SR = 16000
 N = 4000
 FRAMES = 1 + N // 256
-SHAPES = {"raw": (N, 1), "mel": (FRAMES, 64), "mfcc": (FRAMES, 20)}
+SHAPES = {
+  "fft": (N // 2 + 1, 1),
+  "raw": (N, 1),
+  "mel": (FRAMES, 64),
+  "mfcc": (FRAMES, 20),
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +37,8 @@ def _jitted(name, **kwargs):
 
 
 def test_registry_names_and_unknown_name():
-  assert list(FRONTENDS) == ["mel", "mfcc", "raw"] == sorted(SHAPES)
-  with pytest.raises(KeyError, match="'spectrogram'.*valid names: mel, mfcc, raw"):
+  assert list(FRONTENDS) == ["fft", "mel", "mfcc", "raw"] == sorted(SHAPES)
+  with pytest.raises(KeyError, match="'spectrogram'.*valid names: fft, mel, mfcc"):
     FRONTENDS.get("spectrogram")
 
 
@@ -59,6 +64,17 @@ def test_gradient_is_finite_and_nonzero(name, waves):
   grad = jax.jit(jax.grad(lambda x: jnp.sum(weights * fe(x))))(waves)
   assert np.isfinite(np.asarray(grad)).all()
   assert (np.abs(np.asarray(grad)) > 0).mean() > 0.9
+
+
+def test_fft_is_the_spectrum_of_the_smoothed_segment(waves):
+  # Chatterjee et al.'s ECG input, computed independently with numpy.
+  smooth = np.stack([np.convolve(w, np.ones(5) / 5, mode="same") for w in waves])
+  smooth -= smooth.mean(axis=1, keepdims=True)
+  want = np.log1p(np.abs(np.fft.rfft(smooth, axis=1)))
+  np.testing.assert_allclose(_jitted("fft")(waves)[..., 0], want, atol=2e-4)
+  raw = jax.jit(FRONTENDS.get("fft")(SR, smooth=1, log=False))(waves)[..., 0]
+  centred = waves - waves.mean(axis=1, keepdims=True)
+  np.testing.assert_allclose(raw, np.abs(np.fft.rfft(centred, axis=1)), atol=2e-3)
 
 
 def test_mel_is_scaled_librosa_log_mel_and_mfcc_its_dct(waves):

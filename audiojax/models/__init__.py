@@ -11,14 +11,16 @@ nn.Module``; size variants are ``functools.partial`` of one module class, each w
   features = model.apply({"params": params}, x, method="embed")
 
 Inputs: ``mel_cnn*``, ``patch_transformer*`` and ``mel_transcriber*`` take log-mel
-``[batch, frames, n_mels]``; ``raw_m5*`` takes a waveform ``[batch, samples, 1]``.
+``[batch, frames, n_mels]``; ``raw_m5*`` takes a waveform ``[batch, samples, 1]``;
+``resnet1d_*`` any sequence ``[batch, length, channels]`` (an ECG lead from ``raw``,
+its spectrum from ``fft``).
 Every model subclasses :class:`audiojax.models.backbone.Backbone`: ``embed`` returns
 the input of one Dense ``params["head"]`` (with dropout before it in training) that
 makes the logits. The classifiers give ``[batch, num_classes]``; the transcriber
 keeps the frame axis, ``[batch, frames, num_classes]`` (one logit per pitch).
 """
 
-from audiojax.models import cnn, raw1d, transcriber, transformer
+from audiojax.models import cnn, raw1d, resnet1d, transcriber, transformer
 from audiojax.models.cnn import MelCNN, max_pool
 from audiojax.models.raw1d import M5
 from audiojax.models.transcriber import MelTranscriber
@@ -36,6 +38,10 @@ MODELS = Registry(
     "patch_transformer_tiny": transformer.patch_transformer_tiny,
     "mel_transcriber": transcriber.mel_transcriber,
     "mel_transcriber_tiny": transcriber.mel_transcriber_tiny,
+    "resnet1d_18": resnet1d.resnet1d_18,
+    "resnet1d_18_tiny": resnet1d.resnet1d_18_tiny,
+    "resnet1d_34": resnet1d.resnet1d_34,
+    "resnet1d_34_tiny": resnet1d.resnet1d_34_tiny,
   },
 )
 

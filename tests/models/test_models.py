@@ -22,12 +22,16 @@ INPUT_SHAPES = {
   "raw_m5_tiny": (8, 512, 1),
   "patch_transformer_tiny": (8, 12, 8),
   "mel_transcriber_tiny": (8, 12, 16),
+  "resnet1d_18_tiny": (8, 64, 1),
+  "resnet1d_34_tiny": (8, 64, 1),
 }
 EMBED_DIMS = {
   "mel_cnn_tiny": 32,
   "raw_m5_tiny": 16,
   "patch_transformer_tiny": 16,
   "mel_transcriber_tiny": 32,
+  "resnet1d_18_tiny": 16,
+  "resnet1d_34_tiny": 16,
 }
 # Models that keep the frame axis: logits and embedding are [batch, frames, ...].
 PER_FRAME = {"mel_transcriber_tiny"}
