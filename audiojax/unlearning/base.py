@@ -1,0 +1,87 @@
+"""The unlearning method registry and its one entry point, :func:`unlearn`.
+
+Every method is a :class:`Method`: a pure function ``fn(params, apply_fn, retain,
+forget, key, **cfg) -> params`` and the defaults of its options (its paper's, said
+in its docstring). :func:`unlearn` checks the data and the options and calls it; it
+is traceable, so ``jax.vmap(lambda k: unlearn(..., k))(keys)`` runs one method over
+many seeds (:mod:`audiojax.unlearning.many`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+
+from audiojax.registry import Registry
+from audiojax.unlearning.fit import UnlearningError, check_set
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """An unlearning method.
+
+  Attributes:
+    fn: ``(params, apply_fn, retain, forget, key, **cfg) -> params``.
+    defaults: every option ``fn`` takes, with its default.
+    required: options without a default (e.g. ``init_fn`` for retraining).
+  """
+
+  fn: Callable[..., Any]
+  defaults: Mapping[str, Any]
+  required: tuple[str, ...] = ()
+
+  def options(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(cfg) - set(self.defaults) - set(self.required))
+    if unknown:
+      valid = sorted([*self.defaults, *self.required])
+      raise UnlearningError(f"unknown options {unknown}; valid: {valid}")
+    missing = [k for k in self.required if k not in cfg]
+    if missing:
+      raise UnlearningError(f"missing required options {missing}")
+    return {**self.defaults, **cfg}
+
+
+METHODS: Registry[Method] = Registry("unlearning method")
+
+
+def method(name: str, required: tuple[str, ...] = (), **defaults):
+  """Registers ``fn`` as the method ``name`` with its option defaults."""
+
+  def decorator(fn):
+    METHODS.register(name, Method(fn, dict(defaults), required))
+    return fn
+
+  return decorator
+
+
+def unlearn(
+  method_name: str,
+  params: Any,
+  apply_fn: Callable[..., jax.Array],
+  retain: Mapping[str, Any],
+  forget: Mapping[str, Any],
+  key: jax.Array,
+  **cfg: Any,
+) -> Any:
+  """Makes a trained classifier forget ``forget`` while keeping ``retain``.
+
+  Args:
+    method_name: a name in :data:`METHODS`.
+    params: the trained model's variables (what ``apply_fn`` takes).
+    apply_fn: ``(params, audio, train=False, rngs=...) -> logits``.
+    retain: ``{"audio": [n_r, ...], "label": [n_r]}``, the data to keep.
+    forget: ``{"audio": [n_f, ...], "label": [n_f]}``, the data to forget.
+    key: the run's randomness.
+    **cfg: the method's options (see ``METHODS.get(name).defaults``).
+
+  Returns:
+    The unlearned params, same structure as ``params``.
+  """
+  entry = METHODS.get(method_name)
+  options = entry.options(cfg)
+  retain = check_set("retain", retain)
+  forget = check_set("forget", forget)
+  return entry.fn(params, apply_fn, retain, forget, key, **options)
