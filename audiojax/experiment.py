@@ -27,6 +27,8 @@ RUNNERS: Registry = Registry(
     "attacks": "audiojax.robustness.experiment:run",
     "transcriber": "audiojax.transcription.experiment:run",
     "anomaly": "audiojax.anomaly.experiment:run",
+    "ecg_unlearning": "audiojax.unlearning.ecg_experiment:run",
+    "unlearning": "audiojax.unlearning.experiment:run",
   },
 )
 

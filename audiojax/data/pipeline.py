@@ -87,6 +87,30 @@ def load_in_memory(split: AudioSplit, chunk: int = 256) -> AudioSplit:
   return dataclasses.replace(split, source=ArraySource(arrays))
 
 
+def split_arrays(
+  split: AudioSplit, fields: Sequence[str] | None = None, chunk: int = 256
+) -> dict[str, np.ndarray]:
+  """Fields of every example of ``split`` stacked (text fields as object arrays),
+  the class label also under ``"label"``.
+
+  Args:
+    split: the split.
+    fields: the fields to read (default: all; ragged ones like a clip's notes
+      cannot be stacked, so name the others).
+    chunk: examples per read.
+  """
+  rows = []
+  for start in range(0, len(split), chunk):
+    rows.extend(fetch(split.source, range(start, min(start + chunk, len(split)))))
+  if not rows:
+    raise DataError("cannot read an empty split")
+  names = list(rows[0]) if fields is None else [*fields, split.label_key]
+  out = {k: np.stack([np.asarray(r[k]) for r in rows]) for k in dict.fromkeys(names)}
+  out["label"] = out[split.label_key].astype(np.int32)
+  out["audio"] = out["audio"].astype(np.float32)
+  return out
+
+
 class TrainIterator:
   """Endless shuffled batches; its state is the number of batches served.
 

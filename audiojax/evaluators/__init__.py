@@ -43,6 +43,7 @@ EVALUATORS: Registry = Registry(
   {
     "classification": "audiojax.evaluators.classification:ClassificationEvaluator",
     "generation": "audiojax.evaluators.generation:GenerationEvaluator",
+    "membership": "audiojax.evaluators.membership:MembershipEvaluator",
     "robust": "audiojax.evaluators.robust:RobustAccuracyEvaluator",
     "transcription": "audiojax.evaluators.transcription:TranscriptionEvaluator",
   },
