@@ -2,7 +2,8 @@
 # Set up, then run the quickstart experiment end to end on embedded data:
 # renders the music set (first run only), trains the log-mel CNN, prints the results,
 # then attacks that classifier and prints its robust-accuracy table, then fits the
-# anomaly detectors and prints their table, and ends with one summary table.
+# anomaly detectors and prints their table, then unlearns a patient from an ECG
+# model, and ends with one summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./launch/setup.sh
@@ -31,6 +32,17 @@ cat "${WORKDIR}_anomaly/tables.md"
 echo "anomaly detection: ${WORKDIR}_anomaly/results.json (auroc_music.png, scores_music.png)"
 echo "Flag faulty takes as they land in a folder:"
 echo "  .venv/bin/python -m launch.monitor --detector=${WORKDIR}_anomaly/detectors/music/combined --watch=incoming/"
+echo
+
+# Unlearning: a 1-D ResNet pretrained on synthetic ECG patients, fine-tuned on one
+# held-out patient, then made to forget that patient's beats with five methods, each
+# against retraining (experiments/ecg_unlearning.py has all ten and two patients;
+# experiments/unlearning.py unlearns a music classifier).
+.venv/bin/python -m launch.run --config=experiments/ecg_unlearning.py:quick \
+  --workdir="${WORKDIR}_ecg_unlearning"
+echo
+cat "${WORKDIR}_ecg_unlearning/methods.md" | sed -n '1,12p'
+echo "unlearning: ${WORKDIR}_ecg_unlearning/results.json (exposure.png, methods.md)"
 echo
 
 echo "The tour in one table:"

@@ -3,7 +3,8 @@
   python -m launch.summary --workdir=runs/quickstart
 
 Reads ``results.json`` of the tour's runs (``WORKDIR``, ``WORKDIR_attacks``,
-``WORKDIR_anomaly``); a run that is missing is listed as not run.
+``WORKDIR_anomaly``, ``WORKDIR_ecg_unlearning``); a run that is missing is listed
+as not run.
 """
 
 import json
@@ -59,6 +60,24 @@ def rows(workdir: str) -> list[tuple[str, str, str]]:
         "anomaly detection",
         f"mean AUROC over {len(anomaly['faults'][ours])} faults: {ours} / {peer}",
         f"{mean[ours]:.3f} / {mean[peer]:.3f}",
+      )
+    )
+  ecg = _load(f"{workdir}_ecg_unlearning")
+  if ecg is None:
+    out.append(("ECG unlearning", "not run", f"{workdir}_ecg_unlearning"))
+  else:
+    table = ecg["methods"]
+    retrain = table["retrain"]
+    approx = [n for n in table if n not in ("retrain", "original")]
+    best = min(approx, key=lambda n: abs(table[n]["mia_auc"] - retrain["mia_auc"]))
+    row = table[best]
+    out.append(
+      (
+        "ECG unlearning",
+        f"MIA AUC / test acc / time vs retrain: {best} (retrain)",
+        f"{row['mia_auc']:.3f} / {row['test_acc']:.3f} / "
+        f"{row['seconds_vs_retrain']:.2f} ({retrain['mia_auc']:.3f} / "
+        f"{retrain['test_acc']:.3f} / 1)",
       )
     )
   return out
