@@ -10,8 +10,8 @@ forget score.
       --config.classifier_workdir=runs/quickstart --workdir=runs/unlearning
 
 Variants: ``runlocal`` (the quickstart's music set, a small CNN trained 300 steps;
-3 runs per method and 3 retrained models per scenario), ``quick`` (random forgetting only, the
-quickstart's section), ``tiny`` (seconds; tests).
+3 runs per method and 3 retrained models per scenario; ~15 minutes), ``quick``
+(random forgetting only), ``tiny`` (seconds; tests).
 """
 
 import ml_collections

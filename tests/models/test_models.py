@@ -115,7 +115,14 @@ def setup(request):
 
 
 def test_registry_names_and_unknown_name():
-  expected = {"mel_cnn", "raw_m5", "patch_transformer", "mel_transcriber"}
+  expected = {
+    "mel_cnn",
+    "raw_m5",
+    "patch_transformer",
+    "mel_transcriber",
+    "resnet1d_18",
+    "resnet1d_34",
+  }
   assert set(MODELS) == expected | {f"{n}_tiny" for n in expected}
   with pytest.raises(UnknownNameError) as info:
     MODELS.get("mel_cnnn")
