@@ -78,3 +78,34 @@ def transcriber_run(tmp_path_factory, music_tiny, data_dir):
   finally:
     loop.train = train
   return config, workdir, results, final["params"]
+
+
+@pytest.fixture(scope="session")
+def on_forced_devices():
+  """``run(script, devices=8) -> object``: runs ``script`` in a fresh Python with
+  ``devices`` forced host CPU devices (the flag must be set before jax is imported,
+  hence a subprocess) and returns the JSON its last output line prints."""
+  import json
+  import subprocess
+  import sys
+
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+  def run(script: str, devices: int = 8):
+    env = dict(
+      os.environ,
+      XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+      JAX_PLATFORMS="cpu",
+    )
+    proc = subprocess.run(
+      [sys.executable, "-c", script],
+      cwd=repo,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+  return run

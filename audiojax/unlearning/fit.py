@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import optax
 
 Batch = dict[str, jax.Array]
-Sets = Mapping[str, Batch]
 
 
 class UnlearningError(ValueError):

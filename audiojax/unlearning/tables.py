@@ -53,7 +53,7 @@ def methods_md(table: Mapping[str, Mapping[str, float]], columns=COLUMNS) -> str
   extra = sorted(
     k for k in table.get("retrain", {}) if k.startswith(("fgsm_", "pgd_", "patient_"))
   )
-  cols = [c for c in (*columns[:6], *extra, *columns[6:])]
+  cols = [*columns[:6], *extra, *columns[6:]]
   rows = [[n, *(table[n].get(c) for c in cols)] for n in _order(table)]
   return "\n".join(_table(["method", *cols], rows)) + "\n"
 

@@ -1,13 +1,8 @@
 """The same steps on 8 forced host devices and on 1 device give the same losses."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SCRIPT = textwrap.dedent("""
     import os, json
@@ -51,24 +46,8 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_eight_devices_match_one():
-  env = dict(
-    os.environ,
-    XLA_FLAGS="--xla_force_host_platform_device_count=8",
-    JAX_PLATFORMS="cpu",
-  )
-  proc = subprocess.run(
-    [sys.executable, "-c", SCRIPT],
-    cwd=REPO,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  import json
-
-  losses = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_eight_devices_match_one(on_forced_devices):
+  losses = on_forced_devices(SCRIPT)
   one, eight = losses["1"], losses["8"]
   assert len(one) == len(eight) == 6
   assert one[-1] < 0.9 * one[0]  # The steps do train.

@@ -1,15 +1,10 @@
 """Many unlearning runs over seeds, the seed axis sharded over 8 forced host devices,
 give what one run per seed gives on one device."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
+import numpy as np
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SCRIPT = textwrap.dedent("""
     import json
@@ -51,24 +46,8 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_seed_axis_over_eight_devices_matches_one_run_per_seed():
-  env = dict(
-    os.environ,
-    XLA_FLAGS="--xla_force_host_platform_device_count=8",
-    JAX_PLATFORMS="cpu",
-  )
-  proc = subprocess.run(
-    [sys.executable, "-c", SCRIPT],
-    cwd=REPO,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  import numpy as np
-
-  out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_seed_axis_over_eight_devices_matches_one_run_per_seed(on_forced_devices):
+  out = on_forced_devices(SCRIPT)
   loop = np.array(out["loop"])
   assert loop.shape == (8, 8, 3)
   # Different seeds, different runs.
