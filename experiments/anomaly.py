@@ -98,6 +98,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     stack="unroll",  # the K models in one step: "unroll" (fast on CPU) or "vmap"
     noise=(("symmetric", 0.1), ("class_dependent", 0.1)),
     noise_seeds=(0, 1, 2),  # label-noise draws per setting, each its own K models
+    # Confident learning's second pass: K new models trained without what this
+    # cleanlab filter flags in the first pass ("" for one pass only).
+    refit_filter="prune_by_noise_rate",
     classifier=fold,
   )
   c.notes = dict(

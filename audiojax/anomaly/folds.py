@@ -98,7 +98,9 @@ def fold_loss(
 
   Returns:
     ``loss_fn(params, batch, key)``; ``batch`` holds ``audio``, ``label`` and
-    ``fold`` ``[B]``. Metrics: ``loss_per_model`` (the mean over models) and
+    ``fold`` ``[B]``, and optionally ``weight`` ``[B]``, every model's training
+    weight of each example (0 leaves it out of every model's loss). Metrics:
+    ``loss_per_model`` (the mean over models) and
     ``accuracy`` (models' mean accuracy on the whole batch, in and out of fold).
   """
   if stack not in STACKS:
@@ -111,6 +113,8 @@ def fold_loss(
   def loss_fn(params: Any, batch: dict[str, jax.Array], key: jax.Array):
     weight = batch["fold"][None, :] != jnp.arange(folds)[:, None]  # [K, B]
     weight = weight.astype(jnp.float32)
+    if "weight" in batch:  # a static key: examples left out of every model
+      weight = weight * batch["weight"][None, :]
     keys = jax.random.split(key, folds)
     audio, label = batch["audio"], batch["label"]
     if stack == "vmap":
@@ -189,9 +193,12 @@ class FoldModels:
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def _fingerprint(audio, labels, fold, num_classes, sample_rate) -> dict[str, Any]:
+def _fingerprint(
+  audio, labels, fold, num_classes, sample_rate, weight=None
+) -> dict[str, Any]:
   digest = hashlib.sha256()
-  for array in (audio, labels, fold):
+  # A run without weights keeps the fingerprint it had before weights existed.
+  for array in (audio, labels, fold) + (() if weight is None else (weight,)):
     digest.update(np.ascontiguousarray(array).tobytes())
   return {
     "num_examples": len(labels),
@@ -230,6 +237,7 @@ def train_fold_models(
   workdir: str,
   folds: int = 5,
   fold: np.ndarray | None = None,
+  weight: np.ndarray | None = None,
   stack: str = "unroll",
 ) -> FoldModels:
   """Trains K classifiers of ``config`` at once, model k on every fold but k.
@@ -253,6 +261,8 @@ def train_fold_models(
     folds: ``K >= 2``.
     fold: ``[n]`` each example's fold in ``[0, folds)``; by default
       :func:`assign_folds` of ``labels`` with ``config.seed``.
+    weight: ``[n]`` training weights in [0, 1]; 0 leaves an example out of every
+      model's training (it still gets out-of-fold probabilities). None: all 1.
     stack: ``"unroll"`` or ``"vmap"``, as for :func:`fold_loss`.
 
   Returns:
@@ -272,7 +282,17 @@ def train_fold_models(
       f"fold must be [{len(labels)}] with every id in [0, {folds}) used, got "
       f"shape {fold.shape} and ids {np.unique(fold).tolist()}"
     )
-  _claim_workdir(workdir, _fingerprint(audio, labels, fold, num_classes, sample_rate))
+  columns = {"audio": audio, "label": labels, "fold": fold}
+  if weight is not None:
+    weight = np.asarray(weight, np.float32)
+    if weight.shape != labels.shape or not np.all((weight >= 0) & (weight <= 1)):
+      raise MislabelError(
+        f"weight must be [{len(labels)}] in [0, 1], got shape {weight.shape}"
+      )
+    columns["weight"] = weight
+  _claim_workdir(
+    workdir, _fingerprint(audio, labels, fold, num_classes, sample_rate, weight)
+  )
 
   model = build_classifier(config, num_classes, sample_rate)
   example = jnp.zeros((1, audio.shape[1]), jnp.float32)
@@ -282,7 +302,7 @@ def train_fold_models(
     init_params=jax.jit(lambda key: jax.vmap(init_one)(jax.random.split(key, folds))),
     loss_fn=fold_loss(model.apply, folds, stack),
     train_data=pipeline.TrainIterator(
-      ArraySource({"audio": audio, "label": labels, "fold": fold}),
+      ArraySource(columns),
       config.batch_size,
       seed=config.seed,
     ),
@@ -310,6 +330,7 @@ def out_of_fold_probs(
   workdir: str,
   folds: int = 5,
   fold: np.ndarray | None = None,
+  weight: np.ndarray | None = None,
   stack: str = "unroll",
 ) -> np.ndarray:
   """Out-of-fold class probabilities: row i from a model that never saw label i.
@@ -329,6 +350,7 @@ def out_of_fold_probs(
     workdir=workdir,
     folds=folds,
     fold=fold,
+    weight=weight,
     stack=stack,
   )
   probs = models.out_of_fold_probs(audio, config.batch_size)

@@ -13,6 +13,17 @@ examples, most suspect first:
   classifiers trained as one pytree by the shared loop, model k never seeing fold k.
 * :data:`RANKERS` orders examples by suspicion (self-confidence, cleanlab's filters);
   :func:`evaluate` reports precision and recall at the true noise count.
+* :func:`refit_weights` is confident learning's second pass (cleanlab's
+  ``CleanLearning``): fold models retrained without the flagged examples give
+  better probabilities to rank by.
+
+Why a second pass: under symmetric noise at rate ``eta`` over ``K`` classes, a model
+fit to the noisy labels estimates ``p(given | x) = (1 - eta) q + eta (1 - q) / (K - 1)``
+with ``q`` the clean-class probability of the given label, and the posterior that a
+label was flipped, ``eta (1 - q) / (K - 1) / p(given | x)``, falls as ``q`` rises: it
+is a decreasing function of self-confidence alone. So with the same probabilities no
+ranker beats self-confidence in expectation under uniform flips; what can beat it is
+better probabilities, which the second pass gives by cleaning the training folds.
 """
 
 from __future__ import annotations
@@ -198,6 +209,24 @@ def flag_issues(
     ),
     np.int64,
   )
+
+
+def refit_weights(
+  labels: np.ndarray, pred_probs: np.ndarray, filter_by: str = "prune_by_noise_rate"
+) -> np.ndarray:
+  """Training weights for the second pass: 0 for what ``filter_by`` flags, else 1.
+
+  Args:
+    labels: ``[n]`` the given labels.
+    pred_probs: ``[n, num_classes]`` the first pass's out-of-fold probabilities.
+    filter_by: a cleanlab filter (``"prune_by_noise_rate"``, ``"both"``, ...).
+
+  Returns:
+    ``[n]`` float32 in {0, 1}, for ``folds.out_of_fold_probs(..., weight=)``.
+  """
+  weight = np.ones(len(np.asarray(labels)), np.float32)
+  weight[flag_issues(labels, pred_probs, filter_by)] = 0.0
+  return weight
 
 
 def _flagged_first(filter_by: str):

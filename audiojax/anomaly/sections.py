@@ -30,6 +30,7 @@ from audiojax.transcription import data as tdata
 
 def mislabels_section(config, datasets, workdir) -> dict[str, Any]:
   cfg = config.mislabels
+  row_ids = ("num_examples", "num_noisy", "k")
   ds = datasets[cfg.dataset]
   x, y = ds.clips("train", cfg.examples)
   y = np.asarray(y)
@@ -58,12 +59,31 @@ def mislabels_section(config, datasets, workdir) -> dict[str, Any]:
       )
       row = mislabels.evaluate(noisy, probs, flipped)
       row["out_of_fold_accuracy"] = float(np.mean(np.argmax(probs, -1) == y))
+      if cfg.refit_filter:
+        # Confident learning's second pass: new fold models trained without what
+        # the first pass flagged, then every ranker again on their probabilities.
+        weight = mislabels.refit_weights(noisy, probs, cfg.refit_filter)
+        again = folds.out_of_fold_probs(
+          cfg.classifier,
+          np.asarray(x),
+          noisy,
+          num_classes=ds.num_classes,
+          sample_rate=ds.sample_rate,
+          workdir=f"{run_dir}_refit",
+          folds=cfg.folds,
+          weight=weight,
+          stack=cfg.stack,
+        )
+        second = mislabels.evaluate(noisy, again, flipped)
+        row.update({f"refit_{k}": v for k, v in second.items() if k not in row_ids})
+        row["refit_left_out"] = int(np.count_nonzero(weight == 0))
+        row["refit_out_of_fold_accuracy"] = float(np.mean(np.argmax(again, -1) == y))
       row["seconds"] = round(time.perf_counter() - t, 1)
       logging.info("mislabels %s %g seed %d: %s", kind, rate, seed, row)
       rows.append(row)
     # The mean over the noise draws, and each draw's numbers.
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    mean.update({k: rows[0][k] for k in ("num_examples", "num_noisy", "k")})
+    mean.update({k: rows[0][k] for k in row_ids})
     out[f"{kind}_{rate:g}"] = {**mean, "seeds": list(cfg.noise_seeds), "per_seed": rows}
   return out
 

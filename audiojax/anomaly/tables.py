@@ -96,6 +96,19 @@ def _mislabels(m: Mapping[str, Any]) -> list[str]:
         f"{m[s]['cleanlab_flagged_recall']:.2f})",
       ]
       for s in settings
+    ]
+    + [
+      [
+        f"{s}, second pass ({m[s]['refit_left_out']:.0f} left out)",
+        m[s]["k"],
+        m[s]["refit_out_of_fold_accuracy"],
+        *(m[s][f"refit_{r}_precision_at_k"] for r in rankers),
+        f"{m[s]['refit_cleanlab_flagged']:.0f} "
+        f"({m[s]['refit_cleanlab_flagged_precision']:.2f} / "
+        f"{m[s]['refit_cleanlab_flagged_recall']:.2f})",
+      ]
+      for s in settings
+      if "refit_left_out" in m[s]
     ],
   )
   return out

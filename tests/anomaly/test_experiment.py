@@ -52,6 +52,9 @@ def test_every_section_fills_its_table(
   m = results["mislabels"]["symmetric_0.25"]
   assert m["k"] == m["num_noisy"] == 4
   assert 0.0 <= m["cleanlab_precision_at_k"] <= 1.0
+  # The second pass left out exactly what the first pass's cleanlab flagged.
+  assert m["refit_left_out"] == m["cleanlab_flagged"]
+  assert 0.0 <= m["refit_self_confidence_precision_at_k"] <= 1.0
   assert set(results["notes"]) >= set(c.notes.kinds)
   for kind in c.notes.kinds:
     assert results["notes"][kind]["num_errors"] > 0

@@ -313,6 +313,36 @@ def test_a_batch_of_only_fold_k_gives_model_k_a_zero_gradient(
     assert np.all(np.abs(grads[name][1:]).sum(axis=tuple(range(1, grads[name].ndim))))
 
 
+def test_a_zero_weight_leaves_an_example_out_of_every_model(dense_batch, fold_grad):
+  params = _dense_params(jax.random.key(7), FOLDS, DIM, CLASSES)
+  out = jnp.arange(BATCH) % 4 == 1  # examples of every fold
+  weighted = dict(dense_batch, weight=jnp.where(out, 0.0, 1.0))
+  label, audio = dense_batch["label"], dense_batch["audio"]
+  changed = dict(
+    weighted,
+    label=jnp.where(out, (label + 1) % CLASSES, label),
+    audio=jnp.where(out[:, None], 100.0 * audio, audio),
+  )
+  before, after = fold_grad(params, weighted), fold_grad(params, changed)
+  plain = fold_grad(params, dense_batch)
+  for name in ("w", "b"):
+    np.testing.assert_array_equal(before[name], after[name])
+    # Weights of 1 everywhere are the unweighted loss.
+    ones = fold_grad(params, dict(dense_batch, weight=jnp.ones(BATCH)))
+    np.testing.assert_allclose(ones[name], plain[name], rtol=1e-6, atol=1e-8)
+    assert not np.allclose(before[name], plain[name])
+
+
+def test_refit_weights_zero_exactly_what_cleanlab_flags(synthetic):
+  noisy, probs, _ = synthetic
+  for filter_by in ("prune_by_noise_rate", "both"):
+    weight = mislabels.refit_weights(noisy, probs, filter_by)
+    flagged = mislabels.flag_issues(noisy, probs, filter_by)
+    assert weight.dtype == np.float32 and weight.shape == noisy.shape
+    assert set(np.flatnonzero(weight == 0)) == set(flagged.tolist())
+    assert np.all(np.isin(weight, (0.0, 1.0)))
+
+
 # ----------------------------------------------------------------------------------
 # Rankers and metrics.
 
@@ -571,6 +601,10 @@ def test_a_workdir_of_other_data_is_refused(tones_run):
     oof.train_fold_models(config, audio, noisy, fold=shifted, **kwargs)
   with pytest.raises(MislabelError, match="other data"):
     oof.out_of_fold_probs(config, audio, noisy, **dict(kwargs, folds=5))
+  # Training weights are part of the data: a second pass needs its own workdir.
+  weight = np.ones(len(noisy), np.float32)
+  with pytest.raises(MislabelError, match="other data"):
+    oof.train_fold_models(config, audio, noisy, weight=weight, **kwargs)
 
 
 def test_bad_training_arguments_are_refused(tmp_path, tones_run):
@@ -584,6 +618,9 @@ def test_bad_training_arguments_are_refused(tmp_path, tones_run):
     oof.train_fold_models(config, audio, noisy, fold=np.arange(90) % 2, **kwargs)
   with pytest.raises(MislabelError):
     oof.train_fold_models(config, audio, noisy + 3, **kwargs)
+  for weight in (np.ones(89), np.full(90, 2.0), -np.ones(90)):
+    with pytest.raises(MislabelError, match="weight"):
+      oof.train_fold_models(config, audio, noisy, weight=weight, **kwargs)
   assert os.listdir(tmp_path) == []  # nothing claimed by a refused run
 
 
