@@ -10,19 +10,20 @@ nn.Module``; size variants are ``functools.partial`` of one module class, each w
   logits = model.apply({"params": params}, x, train=True, rngs={"dropout": key})
   features = model.apply({"params": params}, x, method="embed")
 
-Inputs: ``mel_cnn*``, ``patch_transformer*`` and ``mel_transcriber*`` take log-mel
-``[batch, frames, n_mels]``; ``raw_m5*`` takes a waveform ``[batch, samples, 1]``;
-``resnet1d_*`` any sequence ``[batch, length, channels]`` (an ECG lead from ``raw``,
-its spectrum from ``fft``).
+Inputs: ``mel_cnn*``, ``patch_transformer*``, ``lstm*``, ``gru*`` and
+``mel_transcriber*`` take log-mel (or MFCC) ``[batch, frames, n_mels]``; ``raw_m5*``
+takes a waveform ``[batch, samples, 1]``; ``resnet1d_*`` any sequence
+``[batch, length, channels]`` (an ECG lead from ``raw``, its spectrum from ``fft``).
 Every model subclasses :class:`audiojax.models.backbone.Backbone`: ``embed`` returns
 the input of one Dense ``params["head"]`` (with dropout before it in training) that
 makes the logits. The classifiers give ``[batch, num_classes]``; the transcriber
 keeps the frame axis, ``[batch, frames, num_classes]`` (one logit per pitch).
 """
 
-from audiojax.models import cnn, raw1d, resnet1d, transcriber, transformer
+from audiojax.models import cnn, raw1d, recurrent, resnet1d, transcriber, transformer
 from audiojax.models.cnn import MelCNN, max_pool
 from audiojax.models.raw1d import M5
+from audiojax.models.recurrent import RecurrentClassifier
 from audiojax.models.transcriber import MelTranscriber
 from audiojax.models.transformer import PatchTransformer
 from audiojax.registry import Registry
@@ -38,6 +39,10 @@ MODELS = Registry(
     "patch_transformer_tiny": transformer.patch_transformer_tiny,
     "mel_transcriber": transcriber.mel_transcriber,
     "mel_transcriber_tiny": transcriber.mel_transcriber_tiny,
+    "lstm": recurrent.lstm,
+    "lstm_tiny": recurrent.lstm_tiny,
+    "gru": recurrent.gru,
+    "gru_tiny": recurrent.gru_tiny,
     "resnet1d_18": resnet1d.resnet1d_18,
     "resnet1d_18_tiny": resnet1d.resnet1d_18_tiny,
     "resnet1d_34": resnet1d.resnet1d_34,
@@ -45,4 +50,12 @@ MODELS = Registry(
   },
 )
 
-__all__ = ["M5", "MODELS", "MelCNN", "MelTranscriber", "PatchTransformer", "max_pool"]
+__all__ = [
+  "M5",
+  "MODELS",
+  "MelCNN",
+  "MelTranscriber",
+  "PatchTransformer",
+  "RecurrentClassifier",
+  "max_pool",
+]

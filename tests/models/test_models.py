@@ -19,6 +19,8 @@ NUM_CLASSES = 4
 # Tiny inputs: log-mel [batch, frames, n_mels] or waveform [batch, samples, 1].
 INPUT_SHAPES = {
   "mel_cnn_tiny": (8, 12, 8),
+  "lstm_tiny": (8, 12, 8),
+  "gru_tiny": (8, 12, 8),
   "raw_m5_tiny": (8, 512, 1),
   "patch_transformer_tiny": (8, 12, 8),
   "mel_transcriber_tiny": (8, 12, 16),
@@ -27,6 +29,8 @@ INPUT_SHAPES = {
 }
 EMBED_DIMS = {
   "mel_cnn_tiny": 32,
+  "lstm_tiny": 16,  # 8 units each way
+  "gru_tiny": 16,
   "raw_m5_tiny": 16,
   "patch_transformer_tiny": 16,
   "mel_transcriber_tiny": 32,
@@ -122,6 +126,8 @@ def test_registry_names_and_unknown_name():
     "mel_transcriber",
     "resnet1d_18",
     "resnet1d_34",
+    "lstm",
+    "gru",
   }
   assert set(MODELS) == expected | {f"{n}_tiny" for n in expected}
   with pytest.raises(UnknownNameError) as info:
