@@ -20,6 +20,8 @@ DATASETS: Registry = Registry(
     "audiojax_music": "audiojax.data.music:load_split",
     "audiojax_keywords": "audiojax.data.keywords:load_split",
     "audiojax_ecg": "audiojax.data.ecg_builder:load_split",
+    # A data set written by audiojax.unlearnable.dataset.write (data_dir names it).
+    "audiojax_protected": "audiojax.unlearnable.dataset:load_split",
     "speech_commands": "audiojax.data.catalog:load_speech_commands",
     "gtzan": "audiojax.data.catalog:load_gtzan",
     "nsynth": "audiojax.data.catalog:load_nsynth",
