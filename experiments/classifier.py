@@ -47,6 +47,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.adversarial.adv_weight = 1.0
   c.adversarial.beta = 6.0
 
+  # Training augmentations (audiojax.train.augment): white noise at an SNR drawn
+  # from (low, high) dB, mixup's alpha (0: off), SpecAugment's masks (0: off).
+  c.augment = ml_collections.ConfigDict()
+  c.augment.noise_snr_db = ()
+  c.augment.mixup_alpha = 0.0
+  c.augment.specaugment = dict(freq_masks=0, freq_width=8, time_masks=0, time_width=12)
+
   c.batch_size = 64
   c.total_steps = 3000
   c.optimizer = ml_collections.ConfigDict()

@@ -18,7 +18,7 @@ from audiojax import data, evaluators
 from audiojax.data import pipeline
 from audiojax.defenses import training
 from audiojax.models import classifier
-from audiojax.train import loop, optim, report, runs
+from audiojax.train import augment, loop, optim, report, runs
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -36,7 +36,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   context = evaluators.Context(model, config.dataset, config.seed, workdir, mesh)
   task = loop.Task(
     init_params=init_params,
-    loss_fn=training.training_loss(model.apply, config.adversarial),
+    loss_fn=augment.wrap(
+      training.training_loss(model.apply, config.adversarial), config.augment
+    ),
     train_data=pipeline.TrainIterator(train_split, config.batch_size, seed=config.seed),
     evaluators=evaluators.build(config.evals, context),
   )
@@ -53,6 +55,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     "frontend": config.frontend.name,
     "model": config.model.name,
     "adversarial_training": config.adversarial.method,
+    "augment": config.augment.to_dict(),
     "steps": int(state.step),
     "train_examples": len(train_split),
     "num_params": sum(x.size for x in jax.tree.leaves(state.params)),

@@ -19,6 +19,7 @@ import ml_collections
 
 from audiojax import frontends
 from audiojax.models import MODELS
+from audiojax.train.augment import spec_augment_fn
 
 
 class WaveformClassifier(nn.Module):
@@ -27,13 +28,20 @@ class WaveformClassifier(nn.Module):
   Attributes:
     frontend: ``[batch, samples] -> model input`` (``audiojax.frontends``); no params.
     backbone: a ``audiojax.models`` module taking that input.
+    augment: ``(features, key) -> features`` applied to the front end's output in
+      training only, with a key from the ``"dropout"`` rng (SpecAugment,
+      :func:`audiojax.train.augment.spec_augment_fn`); None for none.
   """
 
   frontend: Callable[[jax.Array], jax.Array]
   backbone: nn.Module
+  augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None
 
   def __call__(self, waveform: jax.Array, *, train: bool = False) -> jax.Array:
-    return self.backbone(self.frontend(waveform), train=train)
+    features = self.frontend(waveform)
+    if train and self.augment is not None:
+      features = self.augment(features, self.make_rng("dropout"))
+    return self.backbone(features, train=train)
 
   def embed(self, waveform: jax.Array, *, train: bool = False) -> jax.Array:
     """The backbone's penultimate features (for probes and Fréchet distances)."""
@@ -50,7 +58,9 @@ def build_classifier(
   backbone = MODELS.get(config.model.name)(
     num_classes=num_classes, **config.model.kwargs
   )
-  return WaveformClassifier(frontend=frontend, backbone=backbone)
+  # Runs saved before augmentations existed have no ``augment`` in their config.
+  augment = spec_augment_fn(config.augment) if "augment" in config else None
+  return WaveformClassifier(frontend=frontend, backbone=backbone, augment=augment)
 
 
 def model_info(split: Any) -> dict[str, Any]:
