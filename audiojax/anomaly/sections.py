@@ -25,6 +25,7 @@ from audiojax.attacks import universal
 from audiojax.channel import rooms
 from audiojax.robustness import models as clf_models
 from audiojax.robustness import playback, sections
+from audiojax.train import runs
 from audiojax.transcription import data as tdata
 
 
@@ -90,7 +91,7 @@ def mislabels_section(config, datasets, workdir) -> dict[str, Any]:
 
 def notes_section(config, workdir) -> dict[str, Any]:
   cfg = config.notes
-  run = clf_models.train_or_restore(
+  run = runs.train_or_restore(
     cfg.config, cfg.workdir or os.path.join(workdir, "transcriber")
   )
   grid = run.model.grid

@@ -17,6 +17,7 @@ from absl import logging
 
 from audiojax import anomaly, data
 from audiojax.robustness import models as clf_models
+from audiojax.train import runs
 
 
 def key_of(root: jax.Array, *names: Any) -> jax.Array:
@@ -56,7 +57,7 @@ class Collection:
     cfg = ml_collections.ConfigDict(self.config.classifier.to_dict())
     cfg.dataset = self.dataset
     cfg.name = f"classifier for anomaly detection: {self.name}"
-    run = clf_models.train_or_restore(cfg, path)
+    run = runs.train_or_restore(cfg, path)
     logging.info("classifier %s: %s (step %d)", self.name, path, run.step)
     return run
 

@@ -102,7 +102,7 @@ def adversarial_training(
   )
   table = {"original": robust_row(models.logits_fn(target), x, y, key, **eval_kw)}
   for name, adversarial in methods.items():
-    run = models.train_or_restore(
+    run = runs.train_or_restore(
       finetune_config(target, adversarial, cfg), os.path.join(workdir, name)
     )
     row = robust_row(models.logits_fn(run), x, y, key, **eval_kw)

@@ -45,7 +45,7 @@ from audiojax.robustness import (
   sections,
   tables,
 )
-from audiojax.train import report
+from audiojax.train import report, runs
 
 
 def _models(config, workdir, every: bool) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def _models(config, workdir, every: bool) -> dict[str, Any]:
     entry = config.models[name]
     path = entry.workdir or os.path.join(workdir, "models", name)
     cfg = models.classifier_config(config.classifier, entry, name)
-    out[name] = models.train_or_restore(cfg, path)
+    out[name] = runs.train_or_restore(cfg, path)
     logging.info("model %s: %s (step %d)", name, path, out[name].step)
   return out
 

@@ -8,7 +8,6 @@ shared runner when it has no ``results.json`` yet and restored with
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 
 import jax
@@ -16,7 +15,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from audiojax import experiment
 from audiojax.data import pipeline
 from audiojax.train import runs
 
@@ -34,13 +32,6 @@ def classifier_config(
   c.model.name = entry["model"]
   c.model.kwargs = dict(entry.get("model_kwargs", {}))
   return c
-
-
-def train_or_restore(config: ml_collections.ConfigDict, workdir: str) -> runs.Run:
-  """The finished run in ``workdir``, training it first if it is not finished."""
-  if not os.path.exists(os.path.join(workdir, "results.json")):
-    experiment.run(config, workdir)
-  return runs.restore(workdir)
 
 
 def logits_fn(run: runs.Run) -> LogitsFn:

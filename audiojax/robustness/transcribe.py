@@ -24,7 +24,7 @@ import numpy as np
 from audiojax.attacks import budget
 from audiojax.attacks.gradient import pgd
 from audiojax.attacks.spsa import spsa_maximize
-from audiojax.robustness import models
+from audiojax.train import runs
 from audiojax.transcription import data as tdata
 from audiojax.transcription import metrics, rolls
 
@@ -51,7 +51,7 @@ def transcription_table(
   Returns:
     The table and the adversarial sets ``{name: (clean, adversarial)}``.
   """
-  run = models.train_or_restore(
+  run = runs.train_or_restore(
     cfg["config"], cfg["workdir"] or os.path.join(workdir, "transcriber")
   )
   grid = run.model.grid

@@ -122,3 +122,16 @@ def restore(workdir: str, *, step: int | None = None) -> Run:
   params = optim.eval_params(config, tree["params"], tree["opt_state"])
   run = Run(config, model, params, int(tree["step"]), info, os.path.abspath(workdir))
   return finish(run) if finish is not None else run
+
+
+def train_or_restore(config: ml_collections.ConfigDict, workdir: str) -> Run:
+  """The finished run of ``config`` in ``workdir``, trained first if unfinished.
+
+  A run is finished when its runner wrote ``results.json``; until then
+  ``audiojax.experiment.run`` trains (resuming from the workdir's checkpoint).
+  """
+  if not os.path.exists(os.path.join(workdir, "results.json")):
+    from audiojax import experiment  # the dispatcher imports the runners lazily
+
+    experiment.run(config, workdir)
+  return restore(workdir)

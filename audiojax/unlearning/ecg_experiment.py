@@ -33,8 +33,8 @@ from absl import logging
 from audiojax import attacks, data
 from audiojax.data import pipeline
 from audiojax.models import classifier
-from audiojax.robustness.models import train_or_restore
 from audiojax.train import losses, optim
+from audiojax.train.runs import train_or_restore
 from audiojax.unlearning import figures, fit, metrics, study, tables
 
 

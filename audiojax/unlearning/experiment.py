@@ -28,8 +28,8 @@ import numpy as np
 from audiojax import data
 from audiojax.data import pipeline
 from audiojax.models import classifier
-from audiojax.robustness.models import train_or_restore
 from audiojax.train import optim, runs
+from audiojax.train.runs import train_or_restore
 from audiojax.unlearning import UnlearningError, figures, study, tables
 
 SCENARIOS = ("random", "class")
