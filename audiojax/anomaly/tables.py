@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from audiojax.train import report
+
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-  def cell(v):
-    if isinstance(v, float):
-      return "nan" if v != v else f"{v:.3f}"
-    return str(v)
-
-  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-  lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-  return lines + [""]
+  return report.rows_table(header, rows) + [""]
 
 
 def _faults(results: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,11 @@ sense of security"):
   is linear).
 * ``noise``: additive white noise at ``snr_db`` below each clip (randomised
   smoothing's transform; Cohen et al., 2019), random, so attacked with EOT.
+* ``blur``: every clip convolved with its own random filter of CUDA's family
+  (:func:`audiojax.unlearnable.blur.class_filter`: ``kernel_size`` taps
+  ``U(0, blur)``, the middle one 1, unit sum); the trainer who knows that an
+  unlearnable set hides its shortcut in class-wise blur blurs everything, so that
+  blur no longer tells the classes apart. Random (EOT), exact gradient (linear).
 
 A *static* attack crafts on the bare model and is then transformed; an *adaptive*
 one runs :func:`audiojax.attacks.eot.eot_pgd` through ``fn`` (``samples > 1`` when
@@ -97,7 +102,28 @@ def _noise(sample_rate: int, snr_db: float = 30.0) -> InputTransform:
   return InputTransform(f"noise_{snr_db:g}db", fn, True, "exact")
 
 
+def _blur(sample_rate: int, kernel_size: int = 9, blur: float = 1.0) -> InputTransform:
+  del sample_rate
+  from audiojax.unlearnable import blur as blur_lib  # the filter family it undoes
+
+  blur_lib.check_filter(kernel_size, blur, 1.0)
+
+  def fn(x, key):
+    taps = jax.vmap(
+      lambda k: blur_lib.class_filter(k, 0, kernel_size=kernel_size, blur=blur)
+    )(jax.random.split(key, x.shape[0]))
+    return blur_lib.convolve_each(x, taps)
+
+  return InputTransform(f"blur_{kernel_size}x{blur:g}", fn, True, "exact")
+
+
 TRANSFORMS: Registry[Callable[..., InputTransform]] = Registry(
   "input transform",
-  {"codec": _codec, "quantize": _quantize, "lowpass": _lowpass, "noise": _noise},
+  {
+    "codec": _codec,
+    "quantize": _quantize,
+    "lowpass": _lowpass,
+    "noise": _noise,
+    "blur": _blur,
+  },
 )

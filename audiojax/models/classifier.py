@@ -9,6 +9,7 @@ both call it, so a restored model is the trained one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,7 +36,11 @@ class WaveformClassifier(nn.Module):
 
   frontend: Callable[[jax.Array], jax.Array]
   backbone: nn.Module
-  augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None
+  # Keyword-only, so subclasses may add fields without defaults (the transcriber's
+  # frame grid).
+  augment: Callable[[jax.Array, jax.Array], jax.Array] | None = dataclasses.field(
+    default=None, kw_only=True
+  )
 
   def __call__(self, waveform: jax.Array, *, train: bool = False) -> jax.Array:
     features = self.frontend(waveform)

@@ -20,6 +20,21 @@ def _fmt(value: Any) -> str:
   return str(value)
 
 
+def rows_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+  """The lines of a markdown table; floats with 3 decimals (NaN as ``nan``), None
+  as a dash."""
+
+  def cell(v: Any) -> str:
+    if v is None:
+      return "–"
+    if isinstance(v, float):
+      return "nan" if v != v else f"{v:.3f}"
+    return str(v)
+
+  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+  return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+
+
 def markdown_table(results: Mapping[str, Any], title: str) -> str:
   """A two-column table of the scalar entries of ``results``."""
   lines = [f"# {title}", "", "| metric | value |", "| --- | --- |"]

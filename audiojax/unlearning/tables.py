@@ -3,8 +3,10 @@ own CIFAR-10 numbers (Fan et al., 2024, Table 3: ResNet-18, 10 % random forgetti
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
+
+from audiojax.train import report
 
 # SalUn, Table 3 (CIFAR-10, ResNet-18, random 10 % forgetting): UA, RA, TA,
 # MIA-efficacy (all %), run time (minutes).
@@ -29,18 +31,7 @@ COLUMNS = (
 )
 
 
-def _cell(value: Any) -> str:
-  if value is None:
-    return "–"
-  if isinstance(value, float):
-    return f"{value:.3f}"
-  return str(value)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-  lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-  return lines
+_table = report.rows_table
 
 
 def _order(table: Mapping[str, Any]) -> list[str]:

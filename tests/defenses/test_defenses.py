@@ -167,6 +167,25 @@ def test_noise_hits_its_snr_and_depends_on_the_key():
   assert not np.allclose(a, b) and t.random
 
 
+def test_blur_gives_each_clip_its_own_unit_gain_low_pass_from_the_key():
+  t = _transform("blur", kernel_size=9, blur=1.0)
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.uniform(-0.5, 0.5, (4, SAMPLES)), jnp.float32)
+  a, b = np.asarray(t.fn(x, jax.random.key(0))), np.asarray(t.fn(x, jax.random.key(1)))
+  assert not np.allclose(a, b) and t.random and t.gradient == "exact"
+  np.testing.assert_array_equal(a, np.asarray(t.fn(x, jax.random.key(0))))
+  spectrum = lambda v: np.abs(np.fft.rfft(np.asarray(v), axis=-1))
+  top, low = slice(SAMPLES // 4, None), slice(1, SAMPLES // 200)
+  assert np.all(spectrum(a)[:, top].sum(1) < 0.6 * spectrum(x)[:, top].sum(1))
+  np.testing.assert_allclose(  # unit gain near 0 Hz
+    spectrum(a)[:, low].sum(1), spectrum(x)[:, low].sum(1), rtol=0.02
+  )
+  # Clips differ in their filter: the same clip twice comes out two ways.
+  same = jnp.stack([x[0], x[0]])
+  twice = np.asarray(t.fn(same, jax.random.key(2)))
+  assert not np.allclose(twice[0], twice[1])
+
+
 def test_codec_transform_is_the_codec_with_a_straight_through_gradient():
   t = _transform("codec", codec="mp3_64")
   x, _ = tones(2, seed=5)
