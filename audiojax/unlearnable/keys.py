@@ -20,7 +20,7 @@ import math
 import numbers
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -112,39 +112,47 @@ class ProtectionKey:
     return fn(x, y, jax.random.fold_in(self.key, PERTURB_STREAM), **self.knobs)
 
   def protect(
-    self, audio: np.ndarray, labels: np.ndarray, *, batch_size: int = 64
-  ) -> tuple[np.ndarray, np.ndarray]:
+    self, audio: np.ndarray | Sequence[np.ndarray], labels, *, batch_size: int = 64
+  ) -> tuple[np.ndarray | list[np.ndarray], np.ndarray]:
     """A whole set, the poison rate applied.
 
     Args:
-      audio: ``[n, samples]`` float waveforms in [-1, 1].
+      audio: ``[n, samples]`` float waveforms in [-1, 1], or a sequence of ``n``
+        1-D clips of any lengths (clips of one length are protected together; a
+        class's patch positions follow its clips' length).
       labels: ``[n]`` integer labels.
-      batch_size: clips per jitted call (every call has this shape; the last batch
-        is padded), which bounds memory and compiles once.
+      batch_size: clips per jitted call (every call of a length has this shape; the
+        last batch is padded), which bounds memory and compiles once per length.
 
     Returns:
-      ``(protected [n, samples] float32, poisoned [n] bool)``; unprotected clips
-      are returned unchanged.
+      ``(protected, poisoned [n] bool)``: ``protected`` as ``audio`` came (an array
+      or a list), float32; unprotected clips are returned unchanged.
     """
-    audio = np.asarray(audio, np.float32)
     labels = np.asarray(labels)
-    if audio.ndim != 2 or labels.shape != audio.shape[:1]:
+    as_array = isinstance(audio, np.ndarray) and audio.ndim == 2
+    if as_array and audio.shape[0] == 0:
+      return np.asarray(audio, np.float32), np.zeros(0, bool)
+    clips = [np.asarray(a, np.float32) for a in audio]
+    if labels.shape != (len(clips),) or any(c.ndim != 1 for c in clips):
       raise UnlearnableError(
-        f"audio must be [n, samples] with n = {labels.shape} labels, got {audio.shape}"
+        f"audio must be [n, samples] or n 1-D clips with n = {labels.shape} labels"
       )
-    n = len(audio)
     poisoned = poison_mask(
-      jax.random.fold_in(self.key, POISON_STREAM), n, self.poison_rate
+      jax.random.fold_in(self.key, POISON_STREAM), len(clips), self.poison_rate
     )
-    out = audio.copy()
-    idx = np.flatnonzero(poisoned)
-    for start in range(0, len(idx), batch_size):
-      rows = idx[start : start + batch_size]
-      pad = batch_size - len(rows)
-      x = np.pad(audio[rows], ((0, pad), (0, 0)))
-      y = np.pad(labels[rows].astype(np.int32), (0, pad))
-      out[rows] = np.asarray(self.perturb(x, y))[: len(rows)]
-    return out, poisoned
+    out = list(clips)
+    lengths = np.array([len(c) for c in clips])
+    for length in np.unique(lengths[poisoned]):
+      idx = np.flatnonzero(poisoned & (lengths == length))
+      for start in range(0, len(idx), batch_size):
+        rows = idx[start : start + batch_size]
+        pad = batch_size - len(rows)
+        x = np.pad(np.stack([clips[i] for i in rows]), ((0, pad), (0, 0)))
+        y = np.pad(labels[rows].astype(np.int32), (0, pad))
+        protected = np.asarray(self.perturb(x, y))
+        for j, i in enumerate(rows):
+          out[i] = protected[j]
+    return (np.stack(out) if as_array else out), poisoned
 
   def describe(self) -> dict[str, Any]:
     """What the protection was, without the secret: safe to publish with the data."""

@@ -44,6 +44,22 @@ def test_protect_is_the_perturbation_of_each_poisoned_clip_in_any_batching():
   np.testing.assert_allclose(a[idx], direct, rtol=0, atol=1e-7)
 
 
+def test_clips_of_any_lengths_are_protected_at_their_own_length():
+  rng = np.random.default_rng(3)
+  clips = [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in (900, 1200, 900, 1200)]
+  labels = np.array([0, 0, 1, 1])
+  key = keys.ProtectionKey.generate("poscuda", 2, **KNOBS)
+  out, poisoned = key.protect(clips, labels)
+  assert isinstance(out, list) and poisoned.all()
+  assert [len(c) for c in out] == [900, 1200, 900, 1200]
+  for i, clip in enumerate(clips):
+    alone = np.asarray(key.perturb(clip[None], labels[i : i + 1].astype(np.int32)))[0]
+    np.testing.assert_allclose(out[i], alone, rtol=0, atol=1e-7)
+    assert 0 < np.mean(out[i] != clip) < 0.5  # 2 patches of 100 samples
+  empty, none = key.protect(np.zeros((0, 10), np.float32), np.zeros(0, int))
+  assert empty.shape == (0, 10) and none.shape == (0,)
+
+
 def test_a_saved_key_reproduces_the_protected_set_bit_for_bit(tmp_path):
   audio, labels = _set()
   key = keys.ProtectionKey.generate("poscuda", poison_rate=0.6, **KNOBS)  # OS seed
