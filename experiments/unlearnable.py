@@ -53,6 +53,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     }
   )
   c.models = ml_collections.ConfigDict(MODELS)
+  # Clean runs trained elsewhere on the same data set, reused as the clean row:
+  # {dataset: {model: workdir}} (the quickstart passes its classifier).
+  c.clean_runs = ml_collections.ConfigDict({"music": {"mel_cnn": ""}})
 
   c.methods = ml_collections.ConfigDict(
     {

@@ -124,21 +124,35 @@ class Study:
       return x
     return self.protection_key(setting).protect(x, y)[0]
 
-  def data_dir(self, setting: Setting) -> str:
-    """The setting's data set, written on first use."""
+  def _claimed(self, setting: Setting) -> tuple[str, bool]:
+    """The setting's directory, and whether its label already names it there.
+
+    Raises:
+      DataError: if the label names another setting in this workdir.
+    """
     path = os.path.join(self.workdir, "data", setting.dataset, setting.label)
     record = setting.record(self.config.seed)
     claim = os.path.join(path, SETTING_FILE)
-    if os.path.exists(claim):
-      with open(claim) as f:
-        saved = json.load(f)
-      if saved != record:
-        raise DataError(
-          f"{path} holds another setting ({saved}, now {record}): a label names one "
-          "setting; use a fresh workdir after changing what a label means"
-        )
-      if os.path.exists(os.path.join(dataset.dataset_dir(path), "dataset_info.json")):
-        return path
+    if not os.path.exists(claim):
+      return path, False
+    with open(claim) as f:
+      saved = json.load(f)
+    if saved != record:
+      raise DataError(
+        f"{path} holds another setting ({saved}, now {record}): a label names one "
+        "setting; use a fresh workdir after changing what a label means"
+      )
+    return path, True
+
+  def data_dir(self, setting: Setting) -> str:
+    """The setting's data set, written on first use."""
+    path, claimed = self._claimed(setting)
+    record = setting.record(self.config.seed)
+    claim = os.path.join(path, SETTING_FILE)
+    if claimed and os.path.exists(
+      os.path.join(dataset.dataset_dir(path), "dataset_info.json")
+    ):
+      return path
     os.makedirs(path, exist_ok=True)
     clean = self.clean(setting.dataset)
     splits = {}
@@ -201,10 +215,20 @@ class Study:
     defense: str = "",
     overrides: Mapping[str, Any] | None = None,
   ) -> dict[str, Any]:
-    """Trains (or restores) ``model`` on ``setting``; its clean-test numbers."""
+    """Trains (or restores) ``model`` on ``setting``; its clean-test numbers.
+
+    The plain clean run of a model may be one trained elsewhere on the same data set
+    (``config.clean_runs[dataset][model]``, e.g. the quickstart's classifier); it is
+    restored as it is.
+    """
     name = f"{model}_{defense}" if defense else model
     workdir = os.path.join(self.workdir, "runs", setting.dataset, setting.label, name)
-    runs.train_or_restore(self.classifier_config(setting, model, overrides), workdir)
+    given = self.config.clean_runs.get(setting.dataset, {}).get(model, "")
+    if setting == Setting(setting.dataset) and not defense and given:
+      workdir = given
+    self._claimed(setting)  # a finished run of a label that changed meaning fails
+    if not os.path.exists(os.path.join(workdir, "results.json")):  # else: finished
+      runs.train_or_restore(self.classifier_config(setting, model, overrides), workdir)
     with open(os.path.join(workdir, "results.json")) as f:
       results = json.load(f)
     return {

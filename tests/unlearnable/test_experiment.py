@@ -112,3 +112,16 @@ def test_a_rerun_trains_nothing_and_gives_the_same_tables(tiny_run, monkeypatch)
     "quality",
   ):
     assert again[key] == results[key], key
+
+
+def test_a_clean_run_trained_elsewhere_is_the_clean_row(classifier_run, tmp_path):
+  clf_config, clf_workdir, clf_results = classifier_run
+  config = unlearnable.get_config("tiny")
+  config.classifier.dataset.data_dir = clf_config.dataset.data_dir
+  config.sections = ("main",)
+  config.main.models = {"music": ("mel_cnn",)}  # mel_cnn_tiny, as the fixture's
+  config.clean_runs.music.mel_cnn = clf_workdir
+  results = experiment.run(config, str(tmp_path))
+  assert results["clean"]["music"]["mel_cnn"] == clf_results["test_accuracy"]
+  assert not os.path.exists(tmp_path / "runs" / "music" / "clean")
+  assert os.path.exists(tmp_path / "runs" / "music" / "poscuda" / "mel_cnn")
