@@ -21,8 +21,8 @@ Why a second pass: under symmetric noise at rate ``eta`` over ``K`` classes, a m
 fit to the noisy labels estimates ``p(given | x) = (1 - eta) q + eta (1 - q) / (K - 1)``
 with ``q`` the clean-class probability of the given label, and the posterior that a
 label was flipped, ``eta (1 - q) / (K - 1) / p(given | x)``, falls as ``q`` rises: it
-is a decreasing function of self-confidence alone. So with the same probabilities no
-ranker beats self-confidence in expectation under uniform flips; what can beat it is
+is a decreasing function of self-confidence alone. So with the same (calibrated)
+probabilities no ranker beats self-confidence in expectation under uniform flips; what can beat it is
 better probabilities, which the second pass gives by cleaning the training folds.
 """
 
