@@ -84,7 +84,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     sweep={
       "patch_samples": (400, 1600, 4000),
       "num_patches": (2, 4, 8),
-      "blur": (0.1, 0.3, 1.0),
+      "blur": (0.3, 1.0, 3.0),
     },
   )
   # Trainer-side input transforms (audiojax.defenses.transforms), for the defenses.

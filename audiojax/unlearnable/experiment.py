@@ -53,6 +53,8 @@ def _settings(config, dataset: str) -> dict[str, Setting]:
 def main_section(study: Study, config) -> dict[str, Any]:
   out: dict[str, Any] = {"clean": {}, "chance": {}, **{m: {} for m in METHODS}}
   for dataset, models in config.main.models.items():
+    if not models:  # --config.main.models.keywords="()" leaves a data set out
+      continue
     _, y_test = study.clean(dataset)["test"]
     out["chance"][dataset] = float(np.bincount(y_test).max() / len(y_test))
     for label, setting in _settings(config, dataset).items():
@@ -141,7 +143,9 @@ def defenses_section(study: Study, config) -> dict[str, Any]:
 def quality_section(study: Study, config, workdir: str) -> dict[str, Any]:
   cfg = config.quality
   settings: dict[str, Setting] = {}
-  for dataset in config.main.models:
+  for dataset, models in config.main.models.items():
+    if not models:
+      continue
     for s in _settings(config, dataset).values():
       if s.method != "none":
         settings[s.label if dataset == cfg.dataset else f"{dataset}/{s.label}"] = s
@@ -160,7 +164,9 @@ def quality_section(study: Study, config, workdir: str) -> dict[str, Any]:
 
   embed_fns = {}
   if cfg.embedding_model:
-    for dataset in config.main.models:
+    for dataset, models in config.main.models.items():
+      if not models:
+        continue
       trained = study.train(Setting(dataset), cfg.embedding_model)
       run = runs.restore(trained["workdir"])
       embed_fns[dataset] = jax.jit(
