@@ -3,8 +3,9 @@ knobs and the defenses a trainer would try.
 
   python -m launch.run --config=experiments/unlearnable.py:runlocal \
       --workdir=runs/unlearnable
-  # the quickstart's section: one model, the clean row from a trained classifier
+  # the quickstart's section: PosCUDA against the tour's classifier (the clean row)
   python -m launch.run --config=experiments/unlearnable.py:quick \
+      --config.clean_runs.music.mel_cnn=runs/quickstart \
       --workdir=runs/quickstart_unlearnable
 
 Variants: ``runlocal`` (every table; on 2 CPU cores many hours, resumable run by
@@ -67,10 +68,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     }
   )
   c.main = dict(
+    methods=("cuda", "poscuda"),  # the protected columns beside clean
     models={
       "music": tuple(MODELS),
       "keywords": ("raw_m5", "mel_cnn", "mfcc_lstm"),
-    }
+    },
   )
   c.poison_rate = dict(
     dataset="music",
@@ -139,11 +141,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   )
 
   if "quick" in variants:
+    # The tour: PosCUDA against the tour's own classifier (clean_runs), one short
+    # run (~3 min on 2 cores), its quality and examples.
     c.sections = ("main", "quality")
     del c.datasets["keywords"]
+    c.main.methods = ("poscuda",)
     c.main.models = {"music": ("mel_cnn",)}
+    c.classifier.total_steps = 120
+    c.classifier.eval_every = c.classifier.checkpoint_every = 120
     c.knobs.sweep = {}
     c.poison_rate.rates = ()
+    c.quality.examples = 64
   if tiny:
     c.datasets.music.config = "tiny"
     del c.datasets["keywords"]

@@ -3,7 +3,7 @@
 # renders the music set (first run only), trains the log-mel CNN, prints the results,
 # then attacks that classifier and prints its robust-accuracy table, then fits the
 # anomaly detectors and prints their table, then unlearns a patient from an ECG
-# model, and ends with one summary table.
+# model, then protects the music set with PosCUDA, and ends with one summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./launch/setup.sh
@@ -43,6 +43,18 @@ echo
 echo
 cat "${WORKDIR}_ecg_unlearning/methods.md" | sed -n '1,12p'
 echo "unlearning: ${WORKDIR}_ecg_unlearning/results.json (exposure.png, methods.md)"
+echo
+
+# Unlearnable data: the music set's training clips protected with PosCUDA (class-wise
+# blur on short patches at key-given positions), a log-mel CNN trained on them and
+# tested on clean clips beside the classifier above (experiments/unlearnable.py has
+# CUDA, every front end x architecture, poison rates, knobs and defenses; protect
+# your own folder with python -m launch.protect).
+.venv/bin/python -m launch.run --config=experiments/unlearnable.py:quick \
+  --config.clean_runs.music.mel_cnn="$WORKDIR" --workdir="${WORKDIR}_unlearnable"
+echo
+sed -n '1,12p' "${WORKDIR}_unlearnable/tables.md"
+echo "unlearnable data: ${WORKDIR}_unlearnable/results.json (examples/: WAV pairs, spectrograms)"
 echo
 
 echo "The tour in one table:"

@@ -3,8 +3,8 @@
   python -m launch.summary --workdir=runs/quickstart
 
 Reads ``results.json`` of the tour's runs (``WORKDIR``, ``WORKDIR_attacks``,
-``WORKDIR_anomaly``, ``WORKDIR_ecg_unlearning``); a run that is missing is listed
-as not run.
+``WORKDIR_anomaly``, ``WORKDIR_ecg_unlearning``, ``WORKDIR_unlearnable``); a run that
+is missing is listed as not run.
 """
 
 import json
@@ -78,6 +78,21 @@ def rows(workdir: str) -> list[tuple[str, str, str]]:
         f"{row['mia_auc']:.3f} / {row['test_acc']:.3f} / "
         f"{row['seconds_vs_retrain']:.2f} ({retrain['mia_auc']:.3f} / "
         f"{retrain['test_acc']:.3f} / 1)",
+      )
+    )
+  unlearnable = _load(f"{workdir}_unlearnable")
+  if unlearnable is None:
+    out.append(("unlearnable data", "not run", f"{workdir}_unlearnable"))
+  else:
+    quality = unlearnable["quality"]["poscuda"]
+    out.append(
+      (
+        "unlearnable data (PosCUDA)",
+        "clean-test accuracy: trained on clean / protected (chance); SNR, PESQ",
+        f"{unlearnable['clean']['music']['mel_cnn']:.3f} / "
+        f"{unlearnable['poscuda']['music']['mel_cnn']:.3f} "
+        f"({unlearnable['chance']['music']:.3f}); "
+        f"{quality['snr_db_mean']:.1f} dB, {quality['pesq_wb_mean']:.2f}",
       )
     )
   return out

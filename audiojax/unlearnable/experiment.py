@@ -58,6 +58,8 @@ def main_section(study: Study, config) -> dict[str, Any]:
     _, y_test = study.clean(dataset)["test"]
     out["chance"][dataset] = float(np.bincount(y_test).max() / len(y_test))
     for label, setting in _settings(config, dataset).items():
+      if label != "clean" and label not in config.main.methods:
+        continue
       out[label][dataset] = {}
       for model in models:
         row = study.train(setting, model)
@@ -147,7 +149,7 @@ def quality_section(study: Study, config, workdir: str) -> dict[str, Any]:
     if not models:
       continue
     for s in _settings(config, dataset).values():
-      if s.method != "none":
+      if s.method in config.main.methods:
         settings[s.label if dataset == cfg.dataset else f"{dataset}/{s.label}"] = s
   for method in config.poison_rate.methods:
     for rate in config.poison_rate.rates:
@@ -181,7 +183,7 @@ def quality_section(study: Study, config, workdir: str) -> dict[str, Any]:
       x, protected, clean["sample_rate"], embed_fns.get(setting.dataset)
     )
     logging.info("unlearnable quality %s: %s", name, out[name])
-  for method in METHODS:
+  for method in config.main.methods:
     setting = _settings(config, cfg.dataset)[method]
     clean = study.clean(cfg.dataset)
     x = clean["train"][0][: cfg.wav_examples]
