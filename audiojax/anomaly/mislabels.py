@@ -22,8 +22,9 @@ fit to the noisy labels estimates ``p(given | x) = (1 - eta) q + eta (1 - q) / (
 with ``q`` the clean-class probability of the given label, and the posterior that a
 label was flipped, ``eta (1 - q) / (K - 1) / p(given | x)``, falls as ``q`` rises: it
 is a decreasing function of self-confidence alone. So with the same (calibrated)
-probabilities no ranker beats self-confidence in expectation under uniform flips; what can beat it is
-better probabilities, which the second pass gives by cleaning the training folds.
+probabilities no ranker beats self-confidence in expectation under uniform flips;
+what can beat it is better probabilities, which a second pass may give by cleaning
+the training folds.
 """
 
 from __future__ import annotations
