@@ -172,7 +172,7 @@ class Study:
       class_names=clean["class_names"],
       sample_rate=clean["sample_rate"],
       clip_samples=clean["clip_samples"],
-      protection=record,
+      protection={k: v for k, v in record.items() if k != "seed"},  # not the key
     )
     with open(claim, "w") as f:
       json.dump(record, f, indent=2)
