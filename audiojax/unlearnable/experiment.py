@@ -26,6 +26,7 @@ of some sections keeps the others' tables.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from typing import Any
@@ -36,7 +37,7 @@ import numpy as np
 from absl import logging
 
 from audiojax.train import report, runs
-from audiojax.unlearnable import quality, tables
+from audiojax.unlearnable import PERTURBATIONS, quality, tables
 from audiojax.unlearnable.study import Setting, Study
 
 SECTIONS = ("main", "poison_rate", "knobs", "defenses", "quality")
@@ -94,14 +95,20 @@ def poison_rate_section(study: Study, config) -> dict[str, Any]:
 def knob_settings(config) -> dict[str, dict[str, Setting]]:
   """``{knob: {value: Setting}}``: PosCUDA with one knob moved from the default."""
   cfg = config.knobs
-  default = dict(config.methods.poscuda)
+  given = dict(config.methods.poscuda)
+  signature = inspect.signature(PERTURBATIONS.get("poscuda")).parameters.values()
+  default = {p.name: p.default for p in signature if p.default is not p.empty}
+  default.update(given)  # what the default setting runs with, knob by knob
   out: dict[str, dict[str, Setting]] = {}
   for knob, values in cfg.sweep.items():
     out[knob] = {}
     for value in values:
-      label = "poscuda" if value == default[knob] else f"poscuda_{knob}{value:g}"
-      knobs = {**default, knob: value}
-      out[knob][f"{value:g}"] = Setting(cfg.dataset, "poscuda", knobs, label=label)
+      text = "none" if value is None else f"{value:g}"  # center=None: no center tap
+      if value == default[knob]:  # the default setting itself, as main runs it
+        label, knobs = "poscuda", given
+      else:
+        label, knobs = f"poscuda_{knob}{text}", {**given, knob: value}
+      out[knob][text] = Setting(cfg.dataset, "poscuda", knobs, label=label)
   return out
 
 
