@@ -28,3 +28,10 @@ def parse_variants(arg: str | None, valid: Iterable[str]) -> frozenset[str]:
       f"unknown config variants {sorted(unknown)}; valid: {', '.join(sorted(valid))}"
     )
   return variants
+
+
+def check_sections(sections: Iterable[str], valid: Iterable[str]) -> None:
+  """Raises ValueError naming the sections of a sectioned runner that do not exist."""
+  unknown = set(sections) - set(valid)
+  if unknown:
+    raise ValueError(f"unknown sections {sorted(unknown)}; valid: {list(valid)}")

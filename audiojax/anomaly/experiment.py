@@ -48,6 +48,7 @@ from audiojax.anomaly import (
   tables,
 )
 from audiojax.anomaly.workspace import Collection, fitted_detectors, key_of
+from audiojax.configs import check_sections
 from audiojax.data import faults
 from audiojax.train import report
 
@@ -169,9 +170,7 @@ def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  unknown = set(config.sections) - set(SECTIONS)
-  if unknown:
-    raise ValueError(f"unknown sections {sorted(unknown)}; valid: {list(SECTIONS)}")
+  check_sections(config.sections, SECTIONS)
   unknown = set(config.faults) - set(faults.FAULTS)
   if unknown:
     raise ValueError(f"unknown faults {sorted(unknown)}; valid: {faults.FAULT_NAMES}")

@@ -48,33 +48,24 @@ def mislabels_section(config, datasets, workdir) -> dict[str, Any]:
       )
       run_dir = os.path.join(workdir, "mislabels", f"{kind}_{rate:g}_seed{seed}")
       t = time.perf_counter()
-      probs = folds.out_of_fold_probs(
+      probs_of = functools.partial(
+        folds.out_of_fold_probs,
         cfg.classifier,
         np.asarray(x),
         noisy,
         num_classes=ds.num_classes,
         sample_rate=ds.sample_rate,
-        workdir=run_dir,
         folds=cfg.folds,
         stack=cfg.stack,
       )
+      probs = probs_of(workdir=run_dir)
       row = mislabels.evaluate(noisy, probs, flipped)
       row["out_of_fold_accuracy"] = float(np.mean(np.argmax(probs, -1) == y))
       if cfg.refit_filter:
         # Confident learning's second pass: new fold models trained without what
         # the first pass flagged, then every ranker again on their probabilities.
         weight = mislabels.refit_weights(noisy, probs, cfg.refit_filter)
-        again = folds.out_of_fold_probs(
-          cfg.classifier,
-          np.asarray(x),
-          noisy,
-          num_classes=ds.num_classes,
-          sample_rate=ds.sample_rate,
-          workdir=f"{run_dir}_refit",
-          folds=cfg.folds,
-          weight=weight,
-          stack=cfg.stack,
-        )
+        again = probs_of(workdir=f"{run_dir}_refit", weight=weight)
         second = mislabels.evaluate(noisy, again, flipped)
         row.update({f"refit_{k}": v for k, v in second.items() if k not in row_ids})
         row["refit_left_out"] = int(np.count_nonzero(weight == 0))

@@ -78,33 +78,26 @@ def _mislabels(m: Mapping[str, Any]) -> list[str]:
     "precision at k = the true noise count (mean over the noise draws)",
     "",
   ]
-  out += _table(
-    ["noise", "k", "oof acc", *rankers, "cleanlab flagged (prec / rec)"],
-    [
-      [
-        s,
-        m[s]["k"],
-        m[s]["out_of_fold_accuracy"],
-        *(m[s][f"{r}_precision_at_k"] for r in rankers),
-        f"{m[s]['cleanlab_flagged']:.0f} "
-        f"({m[s]['cleanlab_flagged_precision']:.2f} / "
-        f"{m[s]['cleanlab_flagged_recall']:.2f})",
-      ]
-      for s in settings
+
+  def row(s: str, name: str, p: str = "") -> list[Any]:  # p: "refit_" for pass 2
+    return [
+      name,
+      m[s]["k"],
+      m[s][f"{p}out_of_fold_accuracy"],
+      *(m[s][f"{p}{r}_precision_at_k"] for r in rankers),
+      f"{m[s][f'{p}cleanlab_flagged']:.0f} "
+      f"({m[s][f'{p}cleanlab_flagged_precision']:.2f} / "
+      f"{m[s][f'{p}cleanlab_flagged_recall']:.2f})",
     ]
-    + [
-      [
-        f"{s}, second pass ({m[s]['refit_left_out']:.0f} left out)",
-        m[s]["k"],
-        m[s]["refit_out_of_fold_accuracy"],
-        *(m[s][f"refit_{r}_precision_at_k"] for r in rankers),
-        f"{m[s]['refit_cleanlab_flagged']:.0f} "
-        f"({m[s]['refit_cleanlab_flagged_precision']:.2f} / "
-        f"{m[s]['refit_cleanlab_flagged_recall']:.2f})",
-      ]
-      for s in settings
-      if "refit_left_out" in m[s]
-    ],
+
+  rows = [row(s, s) for s in settings]
+  rows += [
+    row(s, f"{s}, second pass ({m[s]['refit_left_out']:.0f} left out)", "refit_")
+    for s in settings
+    if "refit_left_out" in m[s]
+  ]
+  out += _table(
+    ["noise", "k", "oof acc", *rankers, "cleanlab flagged (prec / rec)"], rows
   )
   return out
 

@@ -36,6 +36,7 @@ import numpy as np
 from absl import logging
 
 from audiojax import data, evaluators, quality
+from audiojax.configs import check_sections
 from audiojax.robustness import (
   SECTIONS,
   defended,
@@ -75,9 +76,7 @@ def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  unknown = set(config.sections) - set(SECTIONS)
-  if unknown:
-    raise ValueError(f"unknown sections {sorted(unknown)}; valid: {list(SECTIONS)}")
+  check_sections(config.sections, SECTIONS)
   start = time.perf_counter()
   wanted = set(config.sections)
   trained = _models(config, workdir, "transfer" in wanted)

@@ -36,6 +36,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from audiojax.configs import check_sections
 from audiojax.train import report, runs
 from audiojax.unlearnable import PERTURBATIONS, quality, tables
 from audiojax.unlearnable.study import Setting, Study
@@ -205,9 +206,7 @@ def quality_section(study: Study, config, workdir: str) -> dict[str, Any]:
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  unknown = set(config.sections) - set(SECTIONS)
-  if unknown:
-    raise ValueError(f"unknown sections {sorted(unknown)}; valid: {list(SECTIONS)}")
+  check_sections(config.sections, SECTIONS)
   start = time.perf_counter()
   study = Study(config, workdir)
   results: dict[str, Any] = {
