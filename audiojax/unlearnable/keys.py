@@ -112,7 +112,7 @@ class ProtectionKey:
     return fn(x, y, jax.random.fold_in(self.key, PERTURB_STREAM), **self.knobs)
 
   def protect(
-    self, audio: np.ndarray | Sequence[np.ndarray], labels, *, batch_size: int = 64
+    self, audio: np.ndarray | Sequence[np.ndarray], labels, *, batch_size: int = 128
   ) -> tuple[np.ndarray | list[np.ndarray], np.ndarray]:
     """A whole set, the poison rate applied.
 
@@ -129,30 +129,40 @@ class ProtectionKey:
       or a list), float32; unprotected clips are returned unchanged.
     """
     labels = np.asarray(labels)
-    as_array = isinstance(audio, np.ndarray) and audio.ndim == 2
-    if as_array and audio.shape[0] == 0:
-      return np.asarray(audio, np.float32), np.zeros(0, bool)
-    clips = [np.asarray(a, np.float32) for a in audio]
-    if labels.shape != (len(clips),) or any(c.ndim != 1 for c in clips):
+    if isinstance(audio, np.ndarray) and audio.ndim == 2:  # one length: one group
+      out = np.array(audio, np.float32)  # a copy, filled in place
+      groups = [(np.arange(len(out)), out)]
+    else:
+      out = [np.asarray(a, np.float32) for a in audio]
+      if any(c.ndim != 1 for c in out):
+        raise UnlearnableError("audio must be [n, samples] or n 1-D clips")
+      lengths = np.array([len(c) for c in out])
+      groups = [
+        (idx, np.stack([out[i] for i in idx]))
+        for idx in (np.flatnonzero(lengths == n) for n in np.unique(lengths))
+      ]
+    if labels.shape != (len(out),):
       raise UnlearnableError(
-        f"audio must be [n, samples] or n 1-D clips with n = {labels.shape} labels"
+        f"audio holds {len(out)} clips but labels have shape {labels.shape}"
       )
     poisoned = poison_mask(
-      jax.random.fold_in(self.key, POISON_STREAM), len(clips), self.poison_rate
+      jax.random.fold_in(self.key, POISON_STREAM), len(out), self.poison_rate
     )
-    out = list(clips)
-    lengths = np.array([len(c) for c in clips])
-    for length in np.unique(lengths[poisoned]):
-      idx = np.flatnonzero(poisoned & (lengths == length))
-      for start in range(0, len(idx), batch_size):
-        rows = idx[start : start + batch_size]
+    for idx, clips in groups:  # clips[j] is example idx[j]
+      local = np.flatnonzero(poisoned[idx])
+      for start in range(0, len(local), batch_size):
+        rows = local[start : start + batch_size]
         pad = batch_size - len(rows)
-        x = np.pad(np.stack([clips[i] for i in rows]), ((0, pad), (0, 0)))
-        y = np.pad(labels[rows].astype(np.int32), (0, pad))
-        protected = np.asarray(self.perturb(x, y))
-        for j, i in enumerate(rows):
-          out[i] = protected[j]
-    return (np.stack(out) if as_array else out), poisoned
+        x, y = clips[rows], labels[idx[rows]].astype(np.int32)
+        if pad:  # every call of a length has one shape: one compile
+          x, y = np.pad(x, ((0, pad), (0, 0))), np.pad(y, (0, pad))
+        protected = np.asarray(self.perturb(x, y))[: len(rows)]
+        if isinstance(out, np.ndarray):
+          out[idx[rows]] = protected
+        else:
+          for j, i in enumerate(idx[rows]):
+            out[i] = protected[j]
+    return out, poisoned
 
   def describe(self) -> dict[str, Any]:
     """What the protection was, without the secret: safe to publish with the data."""
