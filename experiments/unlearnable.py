@@ -87,6 +87,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "patch_samples": (400, 1600, 4000),
       "num_patches": (2, 4, 8),
       "blur": (0.3, 1.0, 3.0),
+      "kernel_size": (9, 33),
       # None: every tap from U(0, blur), no identity tap (classes differ more).
       "center": (1.0, None),
     },
