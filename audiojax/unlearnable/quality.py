@@ -5,8 +5,9 @@
   embedding distance between the clean and the protected set. PosCUDA's paper reports
   FAD, the Fréchet distance in VGGish's embedding; VGGish cannot be downloaded here,
   so the embedding is a classifier trained here on the clean clips (its penultimate
-  layer): the numbers compare settings of this project, not papers. The distance of
-  the clean set to a second clean half of itself is returned beside it as the floor.
+  layer): the numbers compare settings of this project, not papers. Beside it, the
+  distance between the two halves of the clean set (different clips, half as many:
+  a scale for the paired number, not a lower bound of it).
 * :func:`write_examples`: before/after log-mel spectrogram PNGs and WAV pairs.
 """
 
@@ -47,7 +48,8 @@ def protection_quality(
 
   Returns:
     :func:`audiojax.quality.summary`'s numbers, ``changed`` (rows), and with
-    ``embed_fn`` ``frechet`` and ``frechet_floor`` (clean first half vs second half).
+    ``embed_fn`` ``frechet`` and ``frechet_floor`` (clean first half vs second
+    half).
   """
   clean = np.asarray(clean, np.float32)
   protected = np.asarray(protected, np.float32)

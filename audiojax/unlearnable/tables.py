@@ -12,7 +12,7 @@ QUALITY_COLUMNS = (
   ("lsd_db_mean", "LSD dB"),
   ("pesq_wb_mean", "PESQ"),
   ("frechet", "Fréchet"),
-  ("frechet_floor", "Fréchet floor"),
+  ("frechet_floor", "Fréchet, two clean halves"),
 )
 
 
