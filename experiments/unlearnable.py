@@ -152,6 +152,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.main.models = {"music": ("mel_cnn",)}
     c.classifier.total_steps = 120
     c.classifier.eval_every = c.classifier.checkpoint_every = 120
+    c.classifier.log_every = 40
     c.knobs.sweep = {}
     c.poison_rate.rates = ()
     c.quality.examples = 64

@@ -125,3 +125,12 @@ def test_a_clean_run_trained_elsewhere_is_the_clean_row(classifier_run, tmp_path
   assert results["clean"]["music"]["mel_cnn"] == clf_results["test_accuracy"]
   assert not os.path.exists(tmp_path / "runs" / "music" / "clean")
   assert os.path.exists(tmp_path / "runs" / "music" / "poscuda" / "mel_cnn")
+
+
+@pytest.mark.parametrize("variant", unlearnable.VARIANTS)
+def test_every_variant_trains_with_a_valid_loop(variant):
+  config = unlearnable.get_config(variant)
+  loop.LoopConfig.from_config(config.classifier)  # raises on a bad schedule
+  assert set(config.main.methods) <= {"cuda", "poscuda"}
+  for models in config.main.models.values():
+    assert set(models) <= set(config.models)
