@@ -28,7 +28,12 @@ def _main(r: Mapping[str, Any]) -> list[str]:
     out += report.rows_table(
       ["front end + model", "clean", "CUDA", "PosCUDA"],
       [
-        [m, acc, r["cuda"][dataset].get(m), r["poscuda"][dataset].get(m)]
+        [
+          m,
+          acc,
+          r["cuda"].get(dataset, {}).get(m),  # None: not trained (a dash)
+          r["poscuda"].get(dataset, {}).get(m),
+        ]
         for m, acc in by_model.items()
       ],
     )

@@ -120,11 +120,16 @@ def test_a_clean_run_trained_elsewhere_is_the_clean_row(classifier_run, tmp_path
   config.classifier.dataset.data_dir = clf_config.dataset.data_dir
   config.sections = ("main",)
   config.main.models = {"music": ("mel_cnn",)}  # mel_cnn_tiny, as the fixture's
+  config.main.methods = ("poscuda",)  # as the tour runs it
   config.clean_runs.music.mel_cnn = clf_workdir
   results = experiment.run(config, str(tmp_path))
   assert results["clean"]["music"]["mel_cnn"] == clf_results["test_accuracy"]
+  assert results["cuda"] == {} and "mel_cnn" in results["poscuda"]["music"]
   assert not os.path.exists(tmp_path / "runs" / "music" / "clean")
+  assert not os.path.exists(tmp_path / "runs" / "music" / "cuda")
   assert os.path.exists(tmp_path / "runs" / "music" / "poscuda" / "mel_cnn")
+  table = open(tmp_path / "tables.md").read()
+  assert f"| mel_cnn | {clf_results['test_accuracy']:.3f} | – |" in table
 
 
 @pytest.mark.parametrize("variant", unlearnable.VARIANTS)
