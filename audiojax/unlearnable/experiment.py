@@ -228,6 +228,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       results.update(sections[name]())
       timings[name] = round(time.perf_counter() - t, 1)
   previous = report.previous_results(workdir, results, ("datasets", "methods", "seed"))
+  for key in ("clean", "chance", *METHODS):  # a rerun of some models keeps the others'
+    if key in previous and key in results:
+      results[key] = {
+        dataset: {**previous[key].get(dataset, {}), **row}
+        if isinstance(row, dict)
+        else row
+        for dataset, row in {**previous[key], **results[key]}.items()
+      }
   results = {**previous, **results}
   results["section_seconds"] = {**previous.get("section_seconds", {}), **timings}
   results["wall_seconds_this_invocation"] = round(time.perf_counter() - start, 1)

@@ -130,6 +130,18 @@ def test_a_clean_run_trained_elsewhere_is_the_clean_row(classifier_run, tmp_path
   assert os.path.exists(tmp_path / "runs" / "music" / "poscuda" / "mel_cnn")
   table = open(tmp_path / "tables.md").read()
   assert f"| mel_cnn | {clf_results['test_accuracy']:.3f} | – |" in table
+  # A later invocation for another model keeps this one's rows.
+  config.main.models = {"music": ("raw_m5",)}
+  again = experiment.run(config, str(tmp_path))
+  assert (
+    set(again["clean"]["music"])
+    == set(again["poscuda"]["music"])
+    == {
+      "mel_cnn",
+      "raw_m5",
+    }
+  )
+  assert again["clean"]["music"]["mel_cnn"] == clf_results["test_accuracy"]
 
 
 @pytest.mark.parametrize("variant", unlearnable.VARIANTS)
