@@ -181,11 +181,14 @@ class ProtectionKey:
       "poison_rate": self.poison_rate,
     }
 
-  def save(self, path: str) -> None:
-    """Writes the key as JSON (atomically: a crash leaves the old file or none)."""
+  def save(self, path: str, **extra: Any) -> None:
+    """Writes the key as JSON, readable by its owner only (mode 600), atomically (a
+    crash leaves the old file or none); ``extra`` fields (e.g. the class names
+    ``launch.protect`` keeps) are stored beside it."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-      json.dump(self.to_json(), f, indent=2)
+      json.dump({**self.to_json(), **extra}, f, indent=2)
+    os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 

@@ -179,11 +179,7 @@ def protect_folder(
     with open(os.path.join(tmp, "protection.json"), "w") as f:
       json.dump(summary, f, indent=2)
     if created:  # the key is saved only with a finished output
-      record = {**key.to_json(), "classes": classes}
-      with open(key_path + ".tmp", "w") as f:
-        json.dump(record, f, indent=2)
-      os.chmod(key_path + ".tmp", 0o600)
-      os.replace(key_path + ".tmp", key_path)
+      key.save(key_path, classes=classes)
     os.replace(tmp, output_dir)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
