@@ -126,9 +126,26 @@ def knobs_section(study: Study, config) -> dict[str, Any]:
   return out
 
 
+def defense_settings(config) -> dict[str, Setting]:
+  """The sets a defense is tried on, by label: ``clean``, the main methods and
+  every knob setting (so the table can use the strongest protection found)."""
+  cfg = config.defenses
+  out = _settings(config, cfg.dataset)
+  if config.knobs.dataset == cfg.dataset:
+    for by_value in knob_settings(config).values():
+      out.update({s.label: s for s in by_value.values()})
+  unknown = [m for m in cfg.methods if m not in out]
+  if unknown:
+    raise ValueError(
+      f"config.defenses.methods names {unknown}; known settings on "
+      f"{cfg.dataset}: {sorted(out)}"
+    )
+  return out
+
+
 def defenses_section(study: Study, config) -> dict[str, Any]:
   cfg = config.defenses
-  base = _settings(config, cfg.dataset)
+  base = defense_settings(config)
   out: dict[str, Any] = {"dataset": cfg.dataset, "model": cfg.model}
   for name, entry in cfg.entries.items():
     row = {}

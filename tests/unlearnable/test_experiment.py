@@ -10,6 +10,7 @@ import pytest
 from audiojax import data, experiment
 from audiojax.train import loop
 from audiojax.unlearnable import keys
+from audiojax.unlearnable.experiment import defense_settings
 from audiojax.unlearnable.study import Setting, Study
 from experiments import unlearnable
 
@@ -37,7 +38,9 @@ def test_tables_hold_every_section(tiny_run):
   assert set(r["knobs"]["blur"]) == {"0.3", "1"}
   assert r["knobs"]["blur"]["0.3"]["accuracy"] == r["poscuda"]["music"]["raw_m5"]
   assert set(r["defenses"]) >= {"none", "blur_all"}
-  assert r["defenses"]["none"]["poscuda"] == r["poscuda"]["music"]["raw_m5"]
+  # The undefended row reuses the main and knob runs of the same settings.
+  assert r["defenses"]["none"]["cuda"] == r["cuda"]["music"]["raw_m5"]
+  assert r["defenses"]["none"]["poscuda_blur1"] == r["knobs"]["blur"]["1"]["accuracy"]
   q = r["quality"]
   assert set(q) == {"cuda", "poscuda", "poscuda_rate0.5", "poscuda_blur1"}
   assert q["poscuda"]["changed"] == config.quality.examples
@@ -151,3 +154,11 @@ def test_every_variant_trains_with_a_valid_loop(variant):
   assert set(config.main.methods) <= {"cuda", "poscuda"}
   for models in config.main.models.values():
     assert set(models) <= set(config.models)
+
+
+def test_defenses_name_only_known_settings():
+  config = unlearnable.get_config("tiny")
+  assert {"clean", "cuda", "poscuda", "poscuda_blur1"} <= set(defense_settings(config))
+  config.defenses.methods = ("poscuda_blur9",)
+  with pytest.raises(ValueError, match="poscuda_blur9"):
+    defense_settings(config)
