@@ -147,9 +147,11 @@ def defenses_section(study: Study, config) -> dict[str, Any]:
   cfg = config.defenses
   base = defense_settings(config)
   out: dict[str, Any] = {"dataset": cfg.dataset, "model": cfg.model}
-  for name, entry in cfg.entries.items():
-    row = {}
-    for label in ("clean", *cfg.methods):
+  out.update({name: {"about": e.about} for name, e in cfg.entries.items()})
+  # Protected sets first, defense by defense, then what each defense costs on
+  # clean data: an interrupted run has the rows that answer the question first.
+  for label in (*cfg.methods, "clean"):
+    for name, entry in cfg.entries.items():
       setting = base[label]
       if entry.transform:
         setting = Setting(
@@ -161,9 +163,8 @@ def defenses_section(study: Study, config) -> dict[str, Any]:
         )
       overrides = entry.overrides.to_dict()
       trained = study.train(setting, cfg.model, name if overrides else "", overrides)
-      row[label] = trained["test_accuracy"]
-    out[name] = {"about": entry.about, **row}
-    logging.info("unlearnable defense %s: %s", name, row)
+      out[name][label] = trained["test_accuracy"]
+      logging.info("unlearnable defense %s on %s: %s", name, label, out[name][label])
   return out
 
 

@@ -77,6 +77,7 @@ def _defenses(d: Mapping[str, Any]) -> list[str]:
   names = [k for k, v in d.items() if isinstance(v, dict)]
   names.sort(key=lambda n: n != "none")  # the undefended row first
   columns = [c for c in d[names[0]] if c != "about"]
+  columns.sort(key=lambda c: c != "clean")  # what the defense costs, first
   out = [
     f"### Defenses ({d['dataset']}, {d['model']}): clean-test accuracy of a model "
     "trained on each set with the defense",
