@@ -1,10 +1,12 @@
 """The unlearning method registry and its one entry point, :func:`unlearn`.
 
 Every method is a :class:`Method`: a pure function ``fn(params, apply_fn, retain,
-forget, key, **cfg) -> params`` and the defaults of its options (its paper's, said
-in its docstring). :func:`unlearn` checks the data and the options and calls it; it
-is traceable, so ``jax.vmap(lambda k: unlearn(..., k))(keys)`` runs one method over
-many seeds (:mod:`audiojax.unlearning.many`).
+forget, key, *, task, **cfg) -> params``, the defaults of its options (its paper's,
+said in its docstring) and the tasks it works on (:mod:`audiojax.unlearning.tasks`:
+a classifier, or a conditional generator's denoising loss). :func:`unlearn` checks
+the data and the options and calls it; it is traceable, so
+``jax.vmap(lambda k: unlearn(..., k))(keys)`` runs one method over many seeds
+(:mod:`audiojax.unlearning.many`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import jax
 
 from audiojax.registry import Registry
 from audiojax.unlearning.fit import UnlearningError, check_set
+from audiojax.unlearning.tasks import CLASSIFICATION, Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,14 +27,16 @@ class Method:
   """An unlearning method.
 
   Attributes:
-    fn: ``(params, apply_fn, retain, forget, key, **cfg) -> params``.
+    fn: ``(params, apply_fn, retain, forget, key, *, task, **cfg) -> params``.
     defaults: every option ``fn`` takes, with its default.
     required: options without a default (e.g. ``init_fn`` for retraining).
+    tasks: the :class:`~audiojax.unlearning.tasks.Task` names it works on.
   """
 
   fn: Callable[..., Any]
   defaults: Mapping[str, Any]
   required: tuple[str, ...] = ()
+  tasks: tuple[str, ...] = ("classification",)
 
   def options(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(cfg) - set(self.defaults) - set(self.required))
@@ -47,11 +52,16 @@ class Method:
 METHODS: Registry[Method] = Registry("unlearning method")
 
 
-def method(name: str, required: tuple[str, ...] = (), **defaults):
+def method(
+  name: str,
+  required: tuple[str, ...] = (),
+  tasks: tuple[str, ...] = ("classification",),
+  **defaults,
+):
   """Registers ``fn`` as the method ``name`` with its option defaults."""
 
   def decorator(fn):
-    METHODS.register(name, Method(fn, dict(defaults), required))
+    METHODS.register(name, Method(fn, dict(defaults), required, tasks))
     return fn
 
   return decorator
@@ -64,24 +74,34 @@ def unlearn(
   retain: Mapping[str, Any],
   forget: Mapping[str, Any],
   key: jax.Array,
+  *,
+  task: Task = CLASSIFICATION,
   **cfg: Any,
 ) -> Any:
-  """Makes a trained classifier forget ``forget`` while keeping ``retain``.
+  """Makes a trained model forget ``forget`` while keeping ``retain``.
 
   Args:
     method_name: a name in :data:`METHODS`.
     params: the trained model's variables (what ``apply_fn`` takes).
-    apply_fn: ``(params, audio, train=False, rngs=...) -> logits``.
-    retain: ``{"audio": [n_r, ...], "label": [n_r]}``, the data to keep.
-    forget: ``{"audio": [n_f, ...], "label": [n_f]}``, the data to forget.
+    apply_fn: a classifier's ``(params, audio, train=False, rngs=...) -> logits``,
+      or what ``task`` trains (a generator's ``(params, x_t, t, cond)``).
+    retain: the data to keep, a dict of arrays holding ``task.fields``
+      (classification: ``{"audio": [n_r, ...], "label": [n_r]}``).
+    forget: the data to forget, the same fields.
     key: the run's randomness.
+    task: what the model is (:data:`~audiojax.unlearning.tasks.CLASSIFICATION`, or
+      :func:`audiojax.unlearning.denoising.denoising_task` for a generator).
     **cfg: the method's options (see ``METHODS.get(name).defaults``).
 
   Returns:
     The unlearned params, same structure as ``params``.
   """
   entry = METHODS.get(method_name)
+  if task.name not in entry.tasks:
+    raise UnlearningError(
+      f"{method_name} works on {list(entry.tasks)}, not on the {task.name} task"
+    )
   options = entry.options(cfg)
-  retain = check_set("retain", retain)
-  forget = check_set("forget", forget)
-  return entry.fn(params, apply_fn, retain, forget, key, **options)
+  retain = check_set("retain", retain, task.fields)
+  forget = check_set("forget", forget, task.fields)
+  return entry.fn(params, apply_fn, retain, forget, key, task=task, **options)

@@ -216,11 +216,13 @@ def mixed_batch(
   forget_weight: float,
   retain_weight: float = 1.0,
 ) -> Batch:
-  """Half a batch from each set, with per-example weights (negative: ascend)."""
+  """Half a batch from each set (the fields both hold), with per-example weights
+  (negative: ascend)."""
   kr, kf = jax.random.split(key)
   half = max(1, batch_size // 2)
   r, f = draw(retain, kr, half), draw(forget, kf, half)
-  batch = {k: jnp.concatenate([r[k], f[k]]) for k in ("audio", "label")}
+  fields = sorted((set(r) & set(f)) - {"weight"})
+  batch = {k: jnp.concatenate([r[k], f[k]]) for k in fields}
   batch["weight"] = jnp.concatenate(
     [jnp.full((half,), retain_weight), jnp.full((half,), forget_weight)]
   ).astype(jnp.float32)

@@ -1,32 +1,36 @@
 """The fine-tuning family of unlearning methods: retrain, FT, GA, NegGrad+, RL,
 ℓ1-sparse and SalUn.
 
-Each trains with the shared classification loss (:mod:`audiojax.train.losses`) in
-one ``lax.scan`` (:func:`audiojax.unlearning.fit.descend`); forget examples ascend
-through a negative per-example weight or are relabelled. Defaults follow the papers'
-CIFAR-10 recipes, scaled from epochs to steps (a ``steps`` option; the experiment
-configs set them for their data): SGD with momentum 0.9 as in SalUn's code.
+Each trains with its task's loss (:mod:`audiojax.unlearning.tasks`: the shared
+classification loss of :mod:`audiojax.train.losses`, or a generator's denoising
+loss) through :func:`audiojax.unlearning.fit.descend`; forget examples ascend
+through a negative per-example weight or are relabelled (a random other class, or
+for a generator another clip's conditions). Every method here works on both tasks.
+Defaults follow the papers' CIFAR-10 recipes, scaled from epochs to steps (a
+``steps`` option; the experiment configs set them for their data): SGD with
+momentum 0.9 as in SalUn's code.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from audiojax.train import losses
 from audiojax.unlearning import fit
 from audiojax.unlearning.base import method
+from audiojax.unlearning.tasks import CLASSIFICATION, Task
+
+BOTH = ("classification", "denoising")
 
 
-def _train(start, apply_fn, batch_fn, key, data, opt, **kw):
-  """``opt["steps"]`` steps of the shared classification loss from ``start``."""
+def _train(start, apply_fn, batch_fn, key, data, opt, task, **kw):
+  """``opt["steps"]`` steps of the task's loss from ``start``."""
   tx = (
     opt["tx"] if opt["tx"] is not None else fit.optimizer(opt["optimizer"], opt["lr"])
   )
   out, _ = fit.descend(
     start,
-    losses.classification_loss(apply_fn),
+    task.loss(apply_fn),
     batch_fn,
     key,
     steps=opt["steps"],
@@ -49,9 +53,10 @@ def _draw(batch_size):
 @method(
   "retrain",
   required=("init_fn",),
+  tasks=BOTH,
   **{**COMMON, "steps": 1000, "optimizer": "adam", "lr": 1e-3},
 )
-def retrain(params, apply_fn, retain, forget, key, *, init_fn, **opt):
+def retrain(params, apply_fn, retain, forget, key, *, task, init_fn, **opt):
   """Retraining from scratch on the retain set: the gold standard every approximate
   method is measured against (exact unlearning; Cao & Yang, 2015, "Towards making
   systems forget with machine unlearning").
@@ -61,20 +66,22 @@ def retrain(params, apply_fn, retain, forget, key, *, init_fn, **opt):
   """
   del params, forget
   k_init, k_run = jax.random.split(key)
-  return _train(init_fn(k_init), apply_fn, _draw(opt["batch_size"]), k_run, retain, opt)
+  return _train(
+    init_fn(k_init), apply_fn, _draw(opt["batch_size"]), k_run, retain, opt, task
+  )
 
 
-@method("finetune", **COMMON)
-def finetune(params, apply_fn, retain, forget, key, **opt):
+@method("finetune", tasks=BOTH, **COMMON)
+def finetune(params, apply_fn, retain, forget, key, *, task, **opt):
   """FT: fine-tune on the retain set only, so the forget set fades by catastrophic
   forgetting (Warnecke et al., 2023, "Machine unlearning of features and labels";
   SalUn's FT baseline: 10 epochs, lr 0.01-0.1)."""
   del forget
-  return _train(params, apply_fn, _draw(opt["batch_size"]), key, retain, opt)
+  return _train(params, apply_fn, _draw(opt["batch_size"]), key, retain, opt, task)
 
 
-@method("neggrad", **{**COMMON, "steps": 10, "lr": 1e-3})
-def neggrad(params, apply_fn, retain, forget, key, **opt):
+@method("neggrad", tasks=BOTH, **{**COMMON, "steps": 10, "lr": 1e-3})
+def neggrad(params, apply_fn, retain, forget, key, *, task, **opt):
   """GA / NegGrad: gradient ascent on the forget set's loss (Thudi et al., 2022,
   "Unrolling SGD"; Golatkar et al., 2020; SalUn's GA baseline: 5 epochs, lr 1e-5 to
   1e-3). Every forget example has weight -1 in the shared loss."""
@@ -84,11 +91,11 @@ def neggrad(params, apply_fn, retain, forget, key, **opt):
   def batch_fn(k, data):
     return {**fit.draw(data, k, size), "weight": -jnp.ones((size,), jnp.float32)}
 
-  return _train(params, apply_fn, batch_fn, key, forget, opt)
+  return _train(params, apply_fn, batch_fn, key, forget, opt, task)
 
 
-@method("neggrad_plus", beta=0.95, **COMMON)
-def neggrad_plus(params, apply_fn, retain, forget, key, *, beta, **opt):
+@method("neggrad_plus", tasks=BOTH, beta=0.95, **COMMON)
+def neggrad_plus(params, apply_fn, retain, forget, key, *, task, beta, **opt):
   """NegGrad+: descend the retain loss and ascend the forget loss together,
   ``β L_retain − (1 − β) L_forget`` (Kurmanji et al., 2023, "Towards unbounded
   machine unlearning", NeurIPS; β is tuned there). Each batch is half retain
@@ -98,46 +105,39 @@ def neggrad_plus(params, apply_fn, retain, forget, key, *, beta, **opt):
   def batch_fn(k, data):
     return fit.mixed_batch(*data, k, size, beta - 1.0, beta)
 
-  return _train(params, apply_fn, batch_fn, key, (retain, forget), opt)
+  return _train(params, apply_fn, batch_fn, key, (retain, forget), opt, task)
 
 
-def _random_other_labels(labels: jax.Array, key: jax.Array, num_classes: int):
-  """A uniformly random label different from each true one."""
-  shift = jax.random.randint(key, labels.shape, 1, num_classes)
-  return (labels + shift) % num_classes
-
-
-def _relabelled_batches(num_classes, batch_size):
-  """Half retain, half forget with random wrong labels; data ``(retain, forget)``."""
+def _relabelled_batches(relabel, batch_size):
+  """Half retain, half forget with wrong targets (the task's ``relabel``); data
+  ``(retain, forget)``."""
 
   def batch_fn(k, data):
     kb, kl = jax.random.split(k)
-    batch = fit.mixed_batch(*data, kb, batch_size, 1.0)
-    half = batch["label"].shape[0] // 2
-    wrong = _random_other_labels(batch["label"][half:], kl, num_classes)
-    return {**batch, "label": batch["label"].at[half:].set(wrong)}
+    retain, forget = data
+    batch = fit.mixed_batch(retain, forget, kb, batch_size, 1.0)
+    half = batch["weight"].shape[0] // 2
+    part = {k: v[half:] for k, v in batch.items()}
+    wrong = relabel(part, retain, kl)
+    return {k: v.at[half:].set(wrong[k]) for k, v in batch.items()}
 
   return batch_fn
 
 
-def _num_classes(apply_fn, params, forget) -> int:
-  logits = jax.eval_shape(lambda p, x: apply_fn(p, x), params, forget["audio"][:1])
-  return int(logits.shape[-1])
-
-
-@method("random_labels", **COMMON)
-def random_labels(params, apply_fn, retain, forget, key, **opt):
+@method("random_labels", tasks=BOTH, **COMMON)
+def random_labels(params, apply_fn, retain, forget, key, *, task, **opt):
   """RL: fine-tune on forget examples given random wrong labels, beside retain
   examples (Golatkar et al., 2020, "Eternal sunshine of the spotless net"; SalUn's RL
-  baseline: 10 epochs, lr 0.01-0.1)."""
+  baseline: 10 epochs, lr 0.01-0.1). For a generator: forget clips paired with
+  other clips' captions (No Encore's random labelling, Kim et al., 2025)."""
   batch_fn = _relabelled_batches(
-    _num_classes(apply_fn, params, forget), opt["batch_size"]
+    task.relabeller(params, apply_fn, forget), opt["batch_size"]
   )
-  return _train(params, apply_fn, batch_fn, key, (retain, forget), opt)
+  return _train(params, apply_fn, batch_fn, key, (retain, forget), opt, task)
 
 
-@method("l1_sparse", gamma=5e-4, **COMMON)
-def l1_sparse(params, apply_fn, retain, forget, key, *, gamma, **opt):
+@method("l1_sparse", tasks=BOTH, gamma=5e-4, **COMMON)
+def l1_sparse(params, apply_fn, retain, forget, key, *, task, gamma, **opt):
   """ℓ1-sparse: fine-tune on retain with an ℓ1 penalty whose weight decays linearly
   from ``gamma`` to 0 (Jia et al., 2023, "Model sparsity can simplify machine
   unlearning", NeurIPS; their CIFAR-10 choice γ = 5e-4, 10 epochs). Sparser weights
@@ -150,20 +150,34 @@ def l1_sparse(params, apply_fn, retain, forget, key, *, gamma, **opt):
     return gamma * (1.0 - step / steps) * l1
 
   return _train(
-    params, apply_fn, _draw(opt["batch_size"]), key, retain, opt, penalty=penalty
+    params,
+    apply_fn,
+    _draw(opt["batch_size"]),
+    key,
+    retain,
+    opt,
+    task,
+    penalty=penalty,
   )
 
 
-def saliency_mask(params, apply_fn, forget, sparsity: float, batch_size: int = 64):
+def saliency_mask(
+  params,
+  apply_fn,
+  forget,
+  sparsity: float,
+  batch_size: int = 64,
+  task: Task = CLASSIFICATION,
+):
   """SalUn's weight saliency: 1 for the ``1 − sparsity`` fraction of weights with
   the largest ``|∂ L_forget / ∂θ|`` over the whole forget set (one global
-  threshold), 0 elsewhere."""
+  threshold), 0 elsewhere. A generator's loss is measured at fixed draws of time
+  and noise (``key(0)``), as SalUn does for diffusion models."""
+  per_example = task.example_losses(apply_fn)
 
   def grad_sum(block, valid, p):
     def loss(p):
-      logits = apply_fn(p, block["audio"])
-      ce = optax.softmax_cross_entropy_with_integer_labels(logits, block["label"])
-      return jnp.sum(ce * valid)
+      return jnp.sum(per_example(p, block, jax.random.key(0)) * valid)
 
     return jax.grad(loss)(p)
 
@@ -174,14 +188,15 @@ def saliency_mask(params, apply_fn, forget, sparsity: float, batch_size: int = 6
   return jax.tree.map(lambda g: (g > threshold).astype(jnp.float32), grads)
 
 
-@method("salun", sparsity=0.5, **COMMON)
-def salun(params, apply_fn, retain, forget, key, *, sparsity, **opt):
+@method("salun", tasks=BOTH, sparsity=0.5, **COMMON)
+def salun(params, apply_fn, retain, forget, key, *, task, sparsity, **opt):
   """SalUn: random labelling restricted to the salient weights (Fan et al., 2024,
   "SalUn: Empowering machine unlearning via gradient-based weight saliency", ICLR;
   sparsity 0.5, 10 epochs, lr 5e-3 to 2e-2 on CIFAR-10). Only weights in
-  :func:`saliency_mask` change."""
+  :func:`saliency_mask` change. For a generator (SalUn's own diffusion recipe):
+  forget images paired with other captions beside retain examples, masked."""
   batch_fn = _relabelled_batches(
-    _num_classes(apply_fn, params, forget), opt["batch_size"]
+    task.relabeller(params, apply_fn, forget), opt["batch_size"]
   )
-  mask = saliency_mask(params, apply_fn, forget, sparsity)
-  return _train(params, apply_fn, batch_fn, key, (retain, forget), opt, mask=mask)
+  mask = saliency_mask(params, apply_fn, forget, sparsity, task=task)
+  return _train(params, apply_fn, batch_fn, key, (retain, forget), opt, task, mask=mask)

@@ -123,15 +123,18 @@ SCRUB_DEFAULTS = dict(
 
 
 @method("scrub", **SCRUB_DEFAULTS)
-def scrub(params, apply_fn, retain, forget, key, **cfg):
-  """SCRUB: max epochs on the forget set, min epochs on the retain set."""
+def scrub(params, apply_fn, retain, forget, key, *, task, **cfg):
+  """SCRUB: max epochs on the forget set, min epochs on the retain set (a
+  classifier's logits: the teacher-student KL has no generator counterpart here)."""
+  del task
   return _scrub(params, apply_fn, retain, forget, key, cfg)
 
 
 @method("scrub_r", required=("validation",), **SCRUB_DEFAULTS)
-def scrub_r(params, apply_fn, retain, forget, key, *, validation, **cfg):
+def scrub_r(params, apply_fn, retain, forget, key, *, task, validation, **cfg):
   """SCRUB+R: SCRUB rewound to the epoch whose forget error is closest to the
   original model's error on ``validation`` (``{"audio", "label"}``, data neither
   trained on nor forgotten)."""
+  del task
   validation = fit.check_set("validation", validation)
   return _scrub(params, apply_fn, retain, forget, key, cfg, validation)

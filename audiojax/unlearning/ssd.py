@@ -11,27 +11,31 @@ D_f than to D:
   where ``I_f > α · I_D``:  ``θ ← θ · min(λ · I_D / I_f, 1)``
 
 with the paper's λ = 1 and α = 10. Every other weight is left exactly as it was.
+The importance is the gradient of the task's loss (:mod:`audiojax.unlearning.tasks`),
+so SSD dampens a generator's weights too (its denoising loss at fixed draws).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from audiojax.unlearning import fit
 from audiojax.unlearning.base import method
+from audiojax.unlearning.methods import BOTH
+from audiojax.unlearning.tasks import CLASSIFICATION, Task
 
 
-def importance(params, apply_fn, data, batch_size: int):
+def importance(params, apply_fn, data, batch_size: int, task: Task = CLASSIFICATION):
   """Mean over ``batch_size`` batches of the squared gradient of the batch's mean
-  cross-entropy (the last batch padded and its padding weighted 0)."""
+  loss (cross-entropy for a classifier; the last batch padded and its padding
+  weighted 0)."""
+  per_example = task.example_losses(apply_fn)
 
   def grad_sq(block, valid, p):
     def loss(p):
-      logits = apply_fn(p, block["audio"])
-      ce = optax.softmax_cross_entropy_with_integer_labels(logits, block["label"])
-      return jnp.sum(ce * valid) / jnp.sum(valid)
+      losses = per_example(p, block, jax.random.key(0))
+      return jnp.sum(losses * valid) / jnp.sum(valid)
 
     return jax.tree.map(jnp.square, jax.grad(loss)(p))
 
@@ -51,15 +55,15 @@ def dampening(imp_full, imp_forget, alpha: float, lam: float):
   return jax.tree.map(one, imp_full, imp_forget)
 
 
-@method("ssd", alpha=10.0, lam=1.0, batch_size=64)
-def ssd(params, apply_fn, retain, forget, key, *, alpha, lam, batch_size):
+@method("ssd", tasks=BOTH, alpha=10.0, lam=1.0, batch_size=64)
+def ssd(params, apply_fn, retain, forget, key, *, task, alpha, lam, batch_size):
   """SSD: dampen the weights specialised to the forget set (deterministic: ``key``
   is unused)."""
   del key
-  full = {k: jnp.concatenate([retain[k], forget[k]]) for k in ("audio", "label")}
+  full = {k: jnp.concatenate([retain[k], forget[k]]) for k in task.fields}
   factor = dampening(
-    importance(params, apply_fn, full, batch_size),
-    importance(params, apply_fn, forget, batch_size),
+    importance(params, apply_fn, full, batch_size, task),
+    importance(params, apply_fn, forget, batch_size, task),
     alpha,
     lam,
   )

@@ -19,7 +19,7 @@ from audiojax import frontends, unlearning
 from audiojax.models import MODELS
 from audiojax.models.classifier import WaveformClassifier
 from audiojax.train import losses
-from audiojax.unlearning import fit, methods, scrub, ssd
+from audiojax.unlearning import fit, methods, scrub, ssd, tasks
 
 SAMPLES, CLASSES = 64, 3
 FAST = dict(steps=8, batch_size=16)
@@ -212,7 +212,7 @@ def test_l1_sparse_is_finetune_plus_a_shrinking_penalty(setup):
 
 def test_random_labels_are_always_wrong():
   labels = jnp.arange(1000) % 7
-  wrong = methods._random_other_labels(labels, jax.random.key(0), 7)
+  wrong = tasks.random_other_labels(labels, jax.random.key(0), 7)
   assert not np.any(np.asarray(wrong) == np.asarray(labels))
   assert set(np.unique(np.asarray(wrong - labels) % 7)) == set(range(1, 7))
 
