@@ -29,6 +29,7 @@ RUNNERS: Registry = Registry(
     "anomaly": "audiojax.anomaly.experiment:run",
     "ecg_unlearning": "audiojax.unlearning.ecg_experiment:run",
     "unlearning": "audiojax.unlearning.experiment:run",
+    "music_unlearning": "audiojax.unlearning.music_experiment:run",
     "unlearnable": "audiojax.unlearnable.experiment:run",
   },
 )

@@ -70,6 +70,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model_init = ml_collections.config_dict.placeholder(str)
   c.num_devices = ml_collections.config_dict.placeholder(int)
   c.progress = True
+  # An opt-out request (collection:NAME or pieces:ID,...) whose clips training
+  # leaves out: the retrained generator of experiments/music_unlearning.py.
+  c.exclude = ""
+  # A finished probe run to use instead of training one in WORKDIR/probe.
+  c.probe_workdir = ""
 
   c.sampling = ml_collections.ConfigDict(
     dict(steps=20, guidance=3.0, eta=0.0, batch_size=16)
@@ -130,7 +135,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     type="generation",
     split=c.eval_split,
     clips=c.get_ref("eval_clips"),
-    probe="probe",
+    probe="probe",  # relative to the run, or config.probe_workdir when given
     probe_batch_size=probe_batch,
     sampling=c.sampling,
   )

@@ -44,6 +44,7 @@ EVALUATORS: Registry = Registry(
     "classification": "audiojax.evaluators.classification:ClassificationEvaluator",
     "generation": "audiojax.evaluators.generation:GenerationEvaluator",
     "membership": "audiojax.evaluators.membership:MembershipEvaluator",
+    "opt_out": "audiojax.evaluators.opt_out:OptOutEvaluator",
     "robust": "audiojax.evaluators.robust:RobustAccuracyEvaluator",
     "transcription": "audiojax.evaluators.transcription:TranscriptionEvaluator",
   },

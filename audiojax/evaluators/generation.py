@@ -17,6 +17,7 @@ The generated images and audio of the last run are kept in ``last`` for figures.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Mapping
@@ -39,6 +40,50 @@ def _batched(fn, x: np.ndarray, size: int) -> np.ndarray:
   return np.concatenate(
     [np.asarray(fn(x[i : i + size])) for i in range(0, len(x), size)]
   )
+
+
+@functools.lru_cache(maxsize=8)
+def _to_audio(spec):
+  return jax.jit(lambda img, k: melimage.image_to_audio(img, spec, k))
+
+
+def render(
+  generator: Any,
+  sampling: Mapping[str, Any],
+  params: Any,
+  cond,
+  key: jax.Array,
+  *,
+  sampler: Any = None,
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+  """Images and audio for ``cond`` (shifted ids), in batches of
+  ``sampling["batch_size"]``; seconds per clip of sampling and of Griffin-Lim
+  (both compiled outside the clock). Pass ``sampler`` (``generator.sampler(
+  sampling)``) to reuse its compiled code across calls."""
+  spec, bs = generator.spec, sampling["batch_size"]
+  sampler = sampler or generator.sampler(sampling)
+  to_audio = _to_audio(spec)
+  n = len(cond["family"])
+  first = {k: v[:bs] for k, v in cond.items()}
+  jax.block_until_ready(sampler(params, first, key))  # Compile outside the clock.
+  jax.block_until_ready(to_audio(jnp.zeros((min(n, bs), *spec.image_shape)), key))
+  images, clips, t_sample, t_audio = [], [], 0.0, 0.0
+  for start in range(0, n, bs):
+    part = {k: v[start : start + bs] for k, v in cond.items()}
+    t0 = time.perf_counter()
+    img = jax.block_until_ready(sampler(params, part, jax.random.fold_in(key, start)))
+    t1 = time.perf_counter()
+    if len(img) < bs:  # Keep Griffin-Lim at its compiled batch size.
+      pad = jnp.zeros((bs - len(img), *img.shape[1:]), img.dtype)
+      y = to_audio(jnp.concatenate([img, pad]), key)[: len(img)]
+    else:
+      y = to_audio(img, key)
+    y = jax.block_until_ready(y)
+    t_sample += t1 - t0
+    t_audio += time.perf_counter() - t1
+    images.append(np.asarray(img))
+    clips.append(np.asarray(y))
+  return np.concatenate(images), np.concatenate(clips), t_sample / n, t_audio / n
 
 
 class GenerationEvaluator:
@@ -88,31 +133,7 @@ class GenerationEvaluator:
     return logits, embed
 
   def _render(self, params, cond, key) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Images and audio for ``cond``; seconds per clip of sampling and Griffin-Lim."""
-    spec, bs = self.generator.spec, self.sampling["batch_size"]
-    sampler = self.generator.sampler(self.sampling)
-    to_audio = jax.jit(lambda img, k: melimage.image_to_audio(img, spec, k))
-    n = len(cond["family"])
-    first = {k: v[:bs] for k, v in cond.items()}
-    jax.block_until_ready(sampler(params, first, key))  # Compile outside the clock.
-    jax.block_until_ready(to_audio(jnp.zeros((min(n, bs), *spec.image_shape)), key))
-    images, clips, t_sample, t_audio = [], [], 0.0, 0.0
-    for start in range(0, n, bs):
-      part = {k: v[start : start + bs] for k, v in cond.items()}
-      t0 = time.perf_counter()
-      img = jax.block_until_ready(sampler(params, part, jax.random.fold_in(key, start)))
-      t1 = time.perf_counter()
-      if len(img) < bs:  # Keep Griffin-Lim at its compiled batch size.
-        pad = jnp.zeros((bs - len(img), *img.shape[1:]), img.dtype)
-        y = to_audio(jnp.concatenate([img, pad]), key)[: len(img)]
-      else:
-        y = to_audio(img, key)
-      y = jax.block_until_ready(y)
-      t_sample += t1 - t0
-      t_audio += time.perf_counter() - t1
-      images.append(np.asarray(img))
-      clips.append(np.asarray(y))
-    return np.concatenate(images), np.concatenate(clips), t_sample / n, t_audio / n
+    return render(self.generator, self.sampling, params, cond, key)
 
   def run(self, params: Any) -> dict[str, Any]:
     spec, test = self.generator.spec, self.split

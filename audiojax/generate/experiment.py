@@ -1,7 +1,8 @@
 """The ``music_generator`` experiment: train the spectrogram generator, measure it.
 
 1. A probe classifier (a ``classifier`` run on instrument family, real clips) is
-   trained as its own resumable sub-run in ``WORKDIR/probe``.
+   trained as its own resumable sub-run in ``WORKDIR/probe`` (or, with
+   ``config.probe_workdir``, another run's finished probe is used).
 2. The generator is trained (or resumed) in ``WORKDIR``
    (:mod:`audiojax.generate.train`).
 3. Its EMA params are judged by ``config.evals`` (the ``generation`` evaluator: probe
@@ -14,6 +15,7 @@ A finished run is loaded with :func:`audiojax.train.restore` (a
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -40,7 +42,13 @@ def _probe_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains and evaluates the generator; returns the numbers of ``results.json``."""
-  probe_results = experiment.run(_probe_config(config), os.path.join(workdir, "probe"))
+  if config.get("probe_workdir"):  # e.g. a retrained generator reuses the original's
+    with open(os.path.join(config.probe_workdir, "results.json")) as f:
+      probe_results = json.load(f)
+  else:
+    probe_results = experiment.run(
+      _probe_config(config), os.path.join(workdir, "probe")
+    )
   start = time.perf_counter()
   generator, state, train_examples = gen_train.train(config, workdir)
   train_seconds = time.perf_counter() - start
@@ -56,7 +64,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     "sampling_steps": config.sampling.steps,
     "guidance": config.sampling.guidance,
   }
-  for ev in evaluators.build(config.evals, context):
+  evals = ml_collections.ConfigDict(config.evals.to_dict())
+  for entry in evals.values():
+    if entry.get("type") == "generation" and config.get("probe_workdir"):
+      entry.probe = os.path.abspath(config.probe_workdir)
+  for ev in evaluators.build(evals, context):
     for key, value in ev.run(params).items():
       results[key if ev.name == config.report_eval else f"{ev.name}_{key}"] = value
     if ev.name == config.report_eval:

@@ -7,6 +7,11 @@ classifier-free guidance (Ho & Salimans, 2022) and an EMA of the params in the
 optimizer state. What :func:`audiojax.train.restore` needs is written beside the
 checkpoints: ``model.json`` (label names, vocabulary), ``vocab.json`` and the training
 split's conditions.
+
+``config.exclude`` (an opt-out request, :class:`audiojax.generate.data.OptOut`)
+leaves clips out of training: the retrained generator of generator unlearning. The
+vocabulary and label spaces are still those of the whole training split, so the
+retrained generator takes the same conditions as the original one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Callable
 
 import jax
 import ml_collections
+import numpy as np
 
 from audiojax.data import pipeline
 from audiojax.generate import data as gen_data
@@ -88,6 +94,9 @@ def train(
   split, vocab = gen_data.load_split(
     config.dataset, "train", spec, None, config.caption_length
   )
+  if config.get("exclude"):
+    withdrawn = gen_data.OptOut.parse(config.exclude).check(split)
+    split = split.subset(np.flatnonzero(~withdrawn))
   generator = Generator.from_config(
     config, vocab, split.family_names, split.collection_names
   )
