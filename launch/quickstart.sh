@@ -3,7 +3,8 @@
 # renders the music set (first run only), trains the log-mel CNN, prints the results,
 # then attacks that classifier and prints its robust-accuracy table, then fits the
 # anomaly detectors and prints their table, then unlearns a patient from an ECG
-# model, then protects the music set with PosCUDA, and ends with one summary table.
+# model, then protects the music set with PosCUDA, then (given a trained generator)
+# makes the music generator forget a collection, and ends with one summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./launch/setup.sh
@@ -55,6 +56,30 @@ echo
 echo
 sed -n '1,12p' "${WORKDIR}_unlearnable/tables.md"
 echo "unlearnable data: ${WORKDIR}_unlearnable/results.json (examples/: WAV pairs, spectrograms)"
+echo
+
+# Opt-out from the music generator: a trained generator forgets the Palestrina
+# collection by fine-tuning on the rest and by ESD's negative guidance
+# (experiments/music_unlearning.py:runlocal adds retraining and four more methods).
+# It reuses a generator that is already trained (GENERATOR_WORKDIR, else runs/gen or
+# the rating app's runs/live/generator); without one the section is skipped.
+GENERATOR=${GENERATOR_WORKDIR:-}
+for candidate in runs/gen runs/live/generator; do
+  if [ -z "$GENERATOR" ] && [ -f "$candidate/results.json" ]; then
+    GENERATOR=$candidate
+  fi
+done
+if [ -n "$GENERATOR" ] && [ -f "$GENERATOR/results.json" ]; then
+  .venv/bin/python -m launch.run --config=experiments/music_unlearning.py:quick \
+    --config.generator_workdir="$GENERATOR" --workdir="${WORKDIR}_music_unlearning"
+  echo
+  cat "${WORKDIR}_music_unlearning/methods.md"
+  echo "music opt-out: ${WORKDIR}_music_unlearning/results.json (spectrograms/, samples/)"
+else
+  echo "Opt-out from the music generator: skipped, no trained generator found"
+  echo "(GENERATOR_WORKDIR, runs/gen or runs/live/generator). Train one (~7-14 min):"
+  echo "  .venv/bin/python -m launch.run --config=experiments/music_generator.py:runlocal --workdir=runs/gen"
+fi
 echo
 
 echo "The tour in one table:"

@@ -3,8 +3,8 @@
   python -m launch.summary --workdir=runs/quickstart
 
 Reads ``results.json`` of the tour's runs (``WORKDIR``, ``WORKDIR_attacks``,
-``WORKDIR_anomaly``, ``WORKDIR_ecg_unlearning``, ``WORKDIR_unlearnable``); a run that
-is missing is listed as not run.
+``WORKDIR_anomaly``, ``WORKDIR_ecg_unlearning``, ``WORKDIR_unlearnable``,
+``WORKDIR_music_unlearning``); a run that is missing is listed as not run.
 """
 
 import json
@@ -93,6 +93,25 @@ def rows(workdir: str) -> list[tuple[str, str, str]]:
         f"{unlearnable['poscuda']['music']['mel_cnn']:.3f} "
         f"({unlearnable['chance']['music']:.3f}); "
         f"{quality['snr_db_mean']:.1f} dB, {quality['pesq_wb_mean']:.2f}",
+      )
+    )
+  opt_out = _load(f"{workdir}_music_unlearning")
+  if opt_out is None:
+    out.append(
+      ("music opt-out", "not run (needs a trained generator)", "see the tour above")
+    )
+  else:
+    table = opt_out["methods"]
+    cells = [
+      f"{n} {table[n]['forget_collection_accuracy']:.3f} / "
+      f"{table[n]['retain_frechet']:.2f}"
+      for n in table
+    ]
+    out.append(
+      (
+        f"music opt-out ({opt_out['forget']})",
+        "forget-collection accuracy / retain Fréchet",
+        "; ".join(cells),
       )
     )
   return out

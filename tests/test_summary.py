@@ -20,7 +20,22 @@ def test_rows_read_each_run_and_name_the_missing_ones(tmp_path):
       }
     )
   )
+  (tmp_path / "qs_music_unlearning").mkdir()
+  (tmp_path / "qs_music_unlearning" / "results.json").write_text(
+    json.dumps(
+      {
+        "forget": "collection:palestrina",
+        "methods": {
+          "original": {"forget_collection_accuracy": 0.8, "retain_frechet": 13.5},
+          "esd": {"forget_collection_accuracy": 0.25, "retain_frechet": 14.02},
+        },
+      }
+    )
+  )
   rows = {system: (measure, value) for system, measure, value in summary.rows(workdir)}
+  assert rows["music opt-out (collection:palestrina)"][1] == (
+    "original 0.800 / 13.50; esd 0.250 / 14.02"
+  )
   assert rows["classifier (log-mel CNN)"][1] == "0.990"
   assert rows["unlearnable data (PosCUDA)"][1] == "0.983 / 0.250 (0.100); 20.3 dB, 3.87"
   for system in ("attacks", "anomaly detection", "ECG unlearning"):
