@@ -40,6 +40,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.collection_probe = classifier.get_config("tiny" if tiny else "runlocal")
   c.collection_probe.total_steps = 4 if tiny else 400
   c.collection_probe.progress = False
+  c.collection_probe_workdir = ""  # reuse another study's collection probe
   c.retrain = True  # the gold standard: the original recipe without the forget clips
 
   # Each entry: options of audiojax.unlearning.unlearn (``method`` names the

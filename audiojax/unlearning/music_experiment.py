@@ -109,6 +109,11 @@ def retrained_run(config, original, workdir: str) -> tuple[Any, float | None]:
 
 
 def collection_probe(config, original, workdir: str) -> str:
+  """The collection classifier's run: ``config.collection_probe_workdir`` (another
+  opt-out study's) or trained in ``WORKDIR/collection_probe``."""
+  if config.get("collection_probe_workdir"):
+    runs.restore(config.collection_probe_workdir)  # a typed error if it is not one
+    return os.path.abspath(config.collection_probe_workdir)
   probe = ml_collections.ConfigDict(config.collection_probe.to_dict())
   probe.dataset = ml_collections.ConfigDict(original.config.dataset.to_dict())
   probe.dataset.label = "collection"
