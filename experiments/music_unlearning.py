@@ -83,9 +83,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.quality = 0.10
 
   if "quick" in variants:
+    # The tour (~3-5 min here): a short collection probe, two short methods, no
+    # retraining (the runlocal study has the retrain row).
     c.retrain = False
+    c.collection_probe.total_steps = 120
+    c.collection_probe.eval_every = c.collection_probe.checkpoint_every = 120
     c.methods = {k: c.methods[k] for k in ("finetune", "esd")}
+    for entry in c.methods.values():
+      entry.steps = 40
     c.evals.opt_out.clips = 32
+    c.evals.opt_out.membership_draws = 4
   if tiny:
     c.collection_probe.eval_every = 0
     c.collection_probe.checkpoint_every = 0
