@@ -12,7 +12,7 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
 # Debian extras: TTS voices for the keyword set, sox for inspection, and (for the
-# tests) chromium to screenshot the rating app.
+# tests) chromium to screenshot the rating app and PostgreSQL for the ratings store.
 APT_PACKAGES="flite espeak-ng sox libsndfile1"
 BINARIES="flite espeak-ng sox"
 if [ "${AUDIOJAX_NO_DEV:-0}" != "1" ]; then
@@ -21,6 +21,13 @@ if [ "${AUDIOJAX_NO_DEV:-0}" != "1" ]; then
 fi
 missing=""
 for bin in $BINARIES; do command -v "$bin" >/dev/null 2>&1 || missing="$missing $bin"; done
+# The ratings tests run their PostgreSQL half against Debian's server (pg_ctl is
+# off PATH there, under /usr/lib/postgresql/VERSION/bin).
+if [ "${AUDIOJAX_NO_DEV:-0}" != "1" ] && ! command -v pg_ctl >/dev/null 2>&1 \
+  && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  APT_PACKAGES="$APT_PACKAGES postgresql"
+  missing="$missing pg_ctl"
+fi
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "[setup] apt-get install $APT_PACKAGES"
@@ -29,7 +36,7 @@ if [ -n "$missing" ]; then
   else
     echo "[setup] not root: skipping apt packages ($APT_PACKAGES)."
     echo "[setup] Everything but the spoken keyword data set (and the browser test of the"
-    echo "[setup] rating app) works without them;"
+    echo "[setup] rating app, and the PostgreSQL half of the ratings tests) works without them;"
     echo "[setup] ask an administrator for: apt-get install $APT_PACKAGES"
   fi
 fi

@@ -1,7 +1,9 @@
 """Human ratings, with no JAX: the store, aggregation, simulated panels, the service.
 
-* ``store`` / ``db`` / ``errors``: clips, raters, stars and pairwise votes in SQLite
-  (WAL, durable, typed rejections, per-rater rate limit and per-address rater limit).
+* ``store`` / ``db`` / ``errors`` / ``backends``: clips, raters, stars and pairwise
+  votes in one SQLite file (WAL) or on PostgreSQL (``postgresql://``, for several
+  app replicas): durable, typed rejections, per-rater rate limit and per-address
+  rater limit.
 * ``votes`` / ``aggregate`` / ``bradley_terry`` / ``bootstrap``: votes to one score
   per item (z-scores, trimmed means, Bradley-Terry, rater weights, rater-bootstrap
   intervals).

@@ -2,14 +2,18 @@
 
 Raters give clips of the current generation 1-5 stars or pick the better of two, as in
 Singh et al., 2025, "Improving AI-generated music with user-guided training". Votes
-arrive from many Gradio threads and the process may be killed at any moment, so the
-store is SQLite in WAL mode with ``synchronous=FULL`` (:mod:`audiojax.ratings.db`): a
-vote is acknowledged only once durable, and readers never block the writer.
+arrive from many Gradio threads and the process may be killed at any moment, so a
+vote is acknowledged only once durable: by default in one SQLite file in WAL mode
+with ``synchronous=FULL``, or on PostgreSQL for several app replicas
+(:mod:`audiojax.ratings.backends`; the SQL here is the dialect both share).
 
-Every vote runs in one ``BEGIN IMMEDIATE`` transaction that validates, checks the
-rate and address limits and inserts, so a rejected vote changes nothing and two
-concurrent votes cannot both slip under a limit. Bad input raises a subclass of
-:class:`RatingError` (:mod:`audiojax.ratings.errors`) naming the offending value.
+Every vote runs in one write transaction (SQLite's ``BEGIN IMMEDIATE``; on
+PostgreSQL under a store-wide advisory lock) that validates, checks the rate and
+address limits and inserts, so a rejected vote changes nothing and two concurrent
+votes, from any replica, cannot both slip under a limit; the tables' unique
+constraints refuse a repeated vote even from outside this code. Bad input raises a
+subclass of :class:`RatingError` (:mod:`audiojax.ratings.errors`) naming the
+offending value.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import contextlib
 import csv
 import hashlib
 import os
-import sqlite3
 import time
 from typing import IO, Any
 
@@ -58,13 +61,15 @@ def _tie_break(rater_id: str, clip_id: str) -> bytes:
 
 
 class RatingStore(RatingDatabase):
-  """A SQLite file of clips, raters, star ratings and pairwise comparisons.
+  """Clips, raters, star ratings and pairwise comparisons.
 
-  Safe for many threads (one connection, serialised by a lock) and for several
-  processes (WAL, ``busy_timeout``). Usable as a context manager.
+  Safe for many threads and for several processes (SQLite: one connection behind a
+  lock, WAL, ``busy_timeout``; PostgreSQL: a connection pool, several replicas).
+  Usable as a context manager.
 
   Args:
-    path: database file; created with its schema if missing.
+    path: database file (or ``sqlite:PATH``), created with its schema if missing,
+      or a ``postgresql://`` URL.
     max_per_minute: votes (ratings plus comparisons) one rater may cast in any
       sliding 60 s window.
     max_raters_per_address: how many rater ids may vote from one client address in
@@ -162,7 +167,11 @@ class RatingStore(RatingDatabase):
   def set_meta(self, key: str, value: str) -> None:
     """Stores a session value (e.g. the current generation) as text."""
     with self._write() as db:
-      db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+      db.execute(
+        "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+        " SET value=excluded.value",
+        (key, str(value)),
+      )
 
   def get_meta(self, key: str, default: str | None = None) -> str | None:
     """A value stored by :meth:`set_meta`, or ``default``."""
@@ -204,12 +213,14 @@ class RatingStore(RatingDatabase):
         "SELECT 1 FROM ratings WHERE rater_id=? AND clip_id=?", (rater_id, clip.clip_id)
       ).fetchone():
         raise DuplicateVote(f"rater {rater_id!r} already rated clip {clip.clip_id!r}")
-      cur = db.execute(
+      vote_id = self._insert(
+        db,
         "INSERT INTO ratings (rater_id, clip_id, rating, created, address)"
-        " VALUES (?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?) RETURNING id",
         (rater_id, clip.clip_id, rating, now, address),
+        f"rater {rater_id!r} already rated clip {clip.clip_id!r}",
       )
-    return Rating(cur.lastrowid, rater_id, clip.clip_id, rating, now, *clip[1:3])
+    return Rating(vote_id, rater_id, clip.clip_id, rating, now, *clip[1:3])
 
   def compare(
     self,
@@ -253,16 +264,27 @@ class RatingStore(RatingDatabase):
         raise DuplicateVote(
           f"rater {rater_id!r} already compared {a.clip_id!r} with {b.clip_id!r}"
         )
-      cur = db.execute(
+      vote_id = self._insert(
+        db,
         "INSERT INTO comparisons"
         " (rater_id, clip_a, clip_b, winner, created, address)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (rater_id, a.clip_id, b.clip_id, winner, now, address),
+        f"rater {rater_id!r} already compared {a.clip_id!r} with {b.clip_id!r}",
       )
-    row = (cur.lastrowid, rater_id, a.clip_id, b.clip_id, winner, now, a.generation)
+    row = (vote_id, rater_id, a.clip_id, b.clip_id, winner, now, a.generation)
     return Comparison(*row, a.individual, b.individual)
 
-  def _clip(self, db: sqlite3.Connection, clip_id: object) -> Clip:
+  def _insert(self, db: Any, sql: str, args: tuple, duplicate: str) -> int:
+    """Inserts a vote and returns its id; the unique constraint's refusal (a vote
+    that got past the check above from outside this code) is a
+    :class:`DuplicateVote` too."""
+    try:
+      return int(db.execute(sql, args).fetchone()[0])
+    except self._integrity_errors as e:
+      raise DuplicateVote(duplicate) from e
+
+  def _clip(self, db: Any, clip_id: object) -> Clip:
     row = None
     if isinstance(clip_id, str):
       row = db.execute("SELECT * FROM clips WHERE clip_id=?", (clip_id,)).fetchone()
@@ -270,15 +292,16 @@ class RatingStore(RatingDatabase):
       raise UnknownClip(f"unknown clip id {clip_id!r}")
     return Clip(*row)
 
-  def _ensure_rater(self, db: sqlite3.Connection, rater_id: str, now: float) -> tuple:
+  def _ensure_rater(self, db: Any, rater_id: str, now: float) -> tuple:
     db.execute(
-      "INSERT OR IGNORE INTO raters (rater_id, created) VALUES (?, ?)", (rater_id, now)
+      "INSERT INTO raters (rater_id, created) VALUES (?, ?) ON CONFLICT DO NOTHING",
+      (rater_id, now),
     )
     return db.execute("SELECT * FROM raters WHERE rater_id=?", (rater_id,)).fetchone()
 
   def _admit(
     self,
-    db: sqlite3.Connection,
+    db: Any,
     rater_id: str,
     now: float,
     address: str | None,
@@ -380,9 +403,12 @@ class RatingStore(RatingDatabase):
     """
     # One statement reads one snapshot, so the two kinds of votes are consistent.
     rows = self._query(
+      # NULL (an empty CSV cell) where a kind has no value, so both engines
+      # agree on each column's type.
       "SELECT 'rating', r.rater_id, c.generation, r.clip_id, c.individual, r.rating,"
-      " '', '', '', r.created FROM ratings r JOIN clips c USING (clip_id) UNION ALL"
-      " SELECT 'comparison', p.rater_id, a.generation, p.clip_a, a.individual, '',"
+      " NULL, NULL, NULL, r.created FROM ratings r JOIN clips c USING (clip_id)"
+      " UNION ALL"
+      " SELECT 'comparison', p.rater_id, a.generation, p.clip_a, a.individual, NULL,"
       " p.clip_b, b.individual, p.winner, p.created FROM comparisons p"
       " JOIN clips a ON a.clip_id=p.clip_a JOIN clips b ON b.clip_id=p.clip_b"
     )

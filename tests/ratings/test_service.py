@@ -23,8 +23,8 @@ from audiojax.ratings.store import RatingStore
 
 
 @pytest.fixture
-def service(tmp_path):
-  store = RatingStore(tmp_path / "ratings.sqlite", max_per_minute=1000)
+def service(tmp_path, new_target):
+  store = RatingStore(new_target("ratings"), max_per_minute=1000)
   for g in (0, 1):
     for i in range(3):
       for s in range(2):

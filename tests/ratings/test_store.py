@@ -1,5 +1,6 @@
 """The ratings store: typed rejections that change nothing, rate limits, concurrency,
-durability under SIGKILL, fair clip scheduling and CSV export."""
+durability under SIGKILL, fair clip scheduling and CSV export, on both backends
+(a SQLite file and a PostgreSQL server, ``conftest.py``)."""
 
 import csv
 import io
@@ -24,8 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.fixture
-def store(tmp_path):
-  s = R.RatingStore(tmp_path / "votes.db", max_per_minute=30)
+def store(new_target):
+  s = R.RatingStore(new_target("votes"), max_per_minute=30)
   for g in (0, 1):
     for i in range(4):
       s.add_clip(f"g{g}i{i}", g, i, 10 + i, f"/clips/g{g}i{i}.wav")
@@ -114,8 +115,51 @@ def test_bad_input_raises_a_typed_error_naming_it_and_changes_nothing(
   assert (_snapshot(store), store.clips(0)) == before
 
 
-def test_sliding_window_rate_limit_counts_ratings_and_comparisons(tmp_path):
-  with R.RatingStore(tmp_path / "l.db", max_per_minute=5) as s:
+def test_schema_is_versioned_and_reopens_idempotently(new_target):
+  target = new_target("v")
+  with R.RatingStore(target) as s:
+    s.add_clip("a", 0, 0, 1, "a.wav")
+    s.rate("ann", "a", 4, now=5.0)
+    s.set_meta("generation", "0")
+    s.set_meta("generation", "1")  # An update, not a second row.
+  with R.RatingStore(target) as s:  # Second open: same schema, data kept.
+    assert s.ratings() == [D.Rating(1, "ann", "a", 4, 5.0, 0, 0)]
+    assert s.get_meta("generation") == "1"
+    assert s.add_clip("a", 0, 0, 1, "a.wav").created == s.clips(0)[0].created
+    if s.kind == "postgresql":
+      with s._write() as db:
+        db.execute(
+          "UPDATE meta SET value=? WHERE key='schema_version'",
+          (str(D.SCHEMA_VERSION + 1),),
+        )
+  if target.startswith("postgresql"):
+    with pytest.raises(E.RatingError, match=f"schema version {D.SCHEMA_VERSION + 1}"):
+      R.RatingStore(target)
+
+
+def test_the_database_itself_refuses_a_repeated_vote(store):
+  """Unique votes are a constraint of the tables, not only a check in Python: a
+  second row for the same rater and clip, written by any client, is refused."""
+  store.rate("ann", "g0i0", 3, now=1.0)
+  insert = (
+    "INSERT INTO ratings (rater_id, clip_id, rating, created) VALUES (?, ?, ?, ?)"
+  )
+  with pytest.raises(store._integrity_errors), store._write() as db:
+    db.execute(insert, ("ann", "g0i0", 5, 2.0))
+  with pytest.raises(store._integrity_errors), store._write() as db:
+    db.execute(insert, ("ann", "g0i1", 9, 2.0))  # stars outside 1..5
+  assert [(r.rater_id, r.rating) for r in store.ratings()] == [("ann", 3)]
+
+
+def test_unknown_store_urls_are_refused():
+  with pytest.raises(E.RatingError, match="mysql"):
+    R.RatingStore("mysql://user@host/db")
+  with pytest.raises(E.RatingError, match="cannot connect"):
+    R.RatingStore("postgresql://nobody@127.0.0.1:1/none", busy_timeout=1.0)
+
+
+def test_sliding_window_rate_limit_counts_ratings_and_comparisons(new_target):
+  with R.RatingStore(new_target("l"), max_per_minute=5) as s:
     for i in range(8):
       s.add_clip(f"c{i}", 0, i, 0, "f")
     s.compare("ann", "c6", "c7", "c6", now=100.0)
@@ -185,8 +229,8 @@ def test_export_csv_has_every_vote_with_generation_and_individual(store, tmp_pat
   assert path.read_bytes() == buf.getvalue().encode("utf-8")
 
 
-def test_32_threads_rating_at_once_lose_nothing(tmp_path):
-  s = R.RatingStore(tmp_path / "c.db", max_per_minute=1000)
+def test_32_threads_rating_at_once_lose_nothing(new_target):
+  s = R.RatingStore(new_target("c"), max_per_minute=1000)
   for i in range(50):
     s.add_clip(f"c{i:02d}", 0, i % 10, i, f"{i}.wav")
   errors, latency = [], []
@@ -229,8 +273,8 @@ for i in range(100000):
 """
 
 
-def test_sigkill_loses_no_acknowledged_rating(tmp_path):
-  path = tmp_path / "k.db"
+def test_sigkill_loses_no_acknowledged_rating(new_target):
+  path = new_target("k")
   with R.RatingStore(path) as s:
     for i in range(2000):
       s.add_clip(f"c{i}", 0, i % 8, i, "f")
@@ -259,13 +303,14 @@ def test_sigkill_loses_no_acknowledged_rating(tmp_path):
     got = {(r.rater_id, r.clip_id, r.rating) for r in s.ratings()}
   want = {(f"r{i % 7}", f"c{i // 7}", 1 + i % 5) for i in range(acked + 1)}
   assert want <= got and len(got) >= acked + 1
-  raw = sqlite3.connect(path)
-  assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-  raw.close()
+  if not path.startswith("postgresql"):
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    raw.close()
 
 
-def test_one_address_cannot_vote_under_more_rater_ids_than_allowed(tmp_path):
-  s = R.RatingStore(tmp_path / "a.db", max_raters_per_address=2)
+def test_one_address_cannot_vote_under_more_rater_ids_than_allowed(new_target):
+  s = R.RatingStore(new_target("a"), max_raters_per_address=2)
   for i in range(6):
     s.add_clip(f"c{i}", i // 3, 0, i, "f")  # c0..c2 generation 0, c3..c5 generation 1.
   s.rate("ann", "c0", 3, address="10.0.0.1")
@@ -280,9 +325,7 @@ def test_one_address_cannot_vote_under_more_rater_ids_than_allowed(tmp_path):
   s.rate("cat", "c3", 2, address="10.0.0.1")  # The next generation starts afresh.
   s.rate("dan", "c2", 1)  # No address (a local caller): not limited.
   assert len(s.ratings()) == 6
-  addresses = sqlite3.connect(tmp_path / "a.db").execute(
-    "SELECT rater_id, address FROM ratings ORDER BY id"
-  )
+  addresses = s._query("SELECT rater_id, address FROM ratings ORDER BY id")
   assert [a for _, a in addresses][-3:] == ["10.0.0.2", "10.0.0.1", None]
   with pytest.raises(E.InvalidRater, match="client address"):
     s.rate("eve", "c0", 1, address="")
