@@ -18,13 +18,12 @@ offending value.
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import hashlib
 import os
 import time
 from typing import IO, Any
 
+from audiojax.ratings import export
 from audiojax.ratings.db import (
   Clip,
   Comparison,
@@ -48,10 +47,6 @@ from audiojax.ratings.errors import (
 )
 
 WINDOW_SECONDS = 60.0
-CSV_COLUMNS = (
-  "kind rater_id generation clip_id individual rating clip_b individual_b winner"
-  " created"
-).split()
 
 
 def _tie_break(rater_id: str, clip_id: str) -> bytes:
@@ -393,30 +388,6 @@ class RatingStore(RatingDatabase):
     return Clip(*best[:-1])
 
   def export_csv(self, path_or_file: str | os.PathLike | IO[str]) -> int:
-    """Writes every rating and comparison, from one snapshot, as CSV.
-
-    Columns are :data:`CSV_COLUMNS`; ``kind`` is "rating" or "comparison", and
-    ``individual`` is that of ``clip_id`` (``clip_a`` of a comparison).
-
-    Returns:
-      The number of data rows written.
-    """
-    # One statement reads one snapshot, so the two kinds of votes are consistent.
-    rows = self._query(
-      # NULL (an empty CSV cell) where a kind has no value, so both engines
-      # agree on each column's type.
-      "SELECT 'rating', r.rater_id, c.generation, r.clip_id, c.individual, r.rating,"
-      " NULL, NULL, NULL, r.created FROM ratings r JOIN clips c USING (clip_id)"
-      " UNION ALL"
-      " SELECT 'comparison', p.rater_id, a.generation, p.clip_a, a.individual, NULL,"
-      " p.clip_b, b.individual, p.winner, p.created FROM comparisons p"
-      " JOIN clips a ON a.clip_id=p.clip_a JOIN clips b ON b.clip_id=p.clip_b"
-    )
-    with contextlib.ExitStack() as stack:
-      f = path_or_file
-      if isinstance(path_or_file, str | os.PathLike):
-        f = stack.enter_context(open(path_or_file, "w", newline="", encoding="utf-8"))
-      writer = csv.writer(f)
-      writer.writerow(CSV_COLUMNS)
-      writer.writerows(rows)
-    return len(rows)
+    """Writes every rating and comparison, from one snapshot, as CSV
+    (:func:`audiojax.ratings.export.export_csv`); returns the number of rows."""
+    return export.export_csv(self, path_or_file)

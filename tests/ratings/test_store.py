@@ -19,6 +19,7 @@ import pytest
 
 from audiojax.ratings import db as D
 from audiojax.ratings import errors as E
+from audiojax.ratings import export
 from audiojax.ratings import store as R
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -214,7 +215,7 @@ def test_export_csv_has_every_vote_with_generation_and_individual(store, tmp_pat
   buf = io.StringIO()
   assert store.export_csv(buf) == 3
   rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
-  assert list(rows[0]) == R.CSV_COLUMNS
+  assert list(rows[0]) == export.CSV_COLUMNS
   assert [(r["kind"], r["generation"], r["individual"], r["rating"]) for r in rows] == [
     ("rating", "0", "2", "4"),
     ("rating", "1", "3", "1"),
