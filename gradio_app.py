@@ -46,6 +46,12 @@ _PORT = flags.DEFINE_integer("port", 7860, "Port to serve on.")
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "Interface (0.0.0.0 for a LAN).")
 _SHARE = flags.DEFINE_bool("share", False, "Ask Gradio for a public share link.")
 _AUTH = flags.DEFINE_multi_string("auth", [], "user:password pairs for the page.")
+_RATINGS_DB = flags.DEFINE_string(
+  "ratings_db",
+  "",
+  "Where votes live: sqlite:PATH or postgresql://USER@HOST/DB (default: the "
+  "config's ratings.db, else WORKDIR/ratings.sqlite).",
+)
 _ADMIN_TOKEN = flags.DEFINE_string(
   "admin_token",
   os.environ.get("AUDIOJAX_ADMIN_TOKEN"),
@@ -113,6 +119,8 @@ def main(argv):
 
   workdir = _WORKDIR.value
   config = session_config(workdir, _CONFIG.value)
+  if _RATINGS_DB.value:
+    config.ratings.db = _RATINGS_DB.value
   os.makedirs(workdir, exist_ok=True)
   experiment.save_config(config, workdir)
   store = RatingStore.from_config(

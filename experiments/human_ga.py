@@ -63,6 +63,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.ratings.pairs_per_rater = 20
   c.ratings.timeout_seconds = 0.0  # 0: wait for every clip's ratings.
   c.ratings.max_per_minute = 30
+  # Where votes live: "" is WORKDIR/ratings.sqlite; or sqlite:PATH, or
+  # postgresql://USER@HOST/DB for several app replicas (gradio_app --ratings_db).
+  c.ratings.db = ""
   # Rater ids that may vote from one client address in one generation (0: any). The
   # page issues ids itself, but a script can invent them; this stops one person from
   # stuffing a generation. Raise it for raters behind one NAT (a lab, a classroom).

@@ -96,9 +96,10 @@ class RatingStore(RatingDatabase):
 
   @classmethod
   def from_config(cls, path: str | os.PathLike, ratings: Any) -> RatingStore:
-    """The store a session's ``ratings`` config block asks for."""
+    """The store a session's ``ratings`` config block asks for: ``ratings.db``
+    (``sqlite:PATH`` or ``postgresql://...``) if set, else the file ``path``."""
     return cls(
-      path,
+      ratings.get("db") or path,
       max_per_minute=ratings.max_per_minute,
       max_raters_per_address=ratings.max_raters_per_address,
     )

@@ -369,3 +369,19 @@ def test_version_1_file_is_migrated_and_keeps_its_votes(tmp_path):
     ("::1",),
   ]
   raw.close()
+
+
+def test_a_session_config_names_its_store(new_target, tmp_path):
+  import ml_collections
+
+  ratings = ml_collections.ConfigDict(
+    dict(db=new_target("cfg"), max_per_minute=5, max_raters_per_address=0)
+  )
+  with R.RatingStore.from_config(tmp_path / "unused.sqlite", ratings) as s:
+    s.add_clip("a", 0, 0, 1, "a.wav")
+    assert s.kind == ("postgresql" if ratings.db.startswith("postgresql") else "sqlite")
+  assert not (tmp_path / "unused.sqlite").exists()
+  ratings.db = ""
+  with R.RatingStore.from_config(tmp_path / "used.sqlite", ratings) as s:
+    assert s.max_per_minute == 5
+  assert (tmp_path / "used.sqlite").exists()
