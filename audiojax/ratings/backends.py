@@ -40,24 +40,17 @@ CREATE TABLE IF NOT EXISTS raters (
 CREATE TABLE IF NOT EXISTS clips (
   clip_id TEXT PRIMARY KEY, generation INTEGER NOT NULL, individual INTEGER NOT NULL,
   seed INTEGER NOT NULL, file TEXT NOT NULL, created REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS clips_by_generation ON clips (generation, individual);
 CREATE TABLE IF NOT EXISTS ratings (
   id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL REFERENCES raters,
   clip_id TEXT NOT NULL REFERENCES clips,
   rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5), created REAL NOT NULL,
   address TEXT NULL, UNIQUE (rater_id, clip_id));
-CREATE INDEX IF NOT EXISTS ratings_by_clip ON ratings (clip_id);
-CREATE INDEX IF NOT EXISTS ratings_by_time ON ratings (rater_id, created);
 CREATE TABLE IF NOT EXISTS comparisons (
   id INTEGER PRIMARY KEY, rater_id TEXT NOT NULL REFERENCES raters,
   clip_a TEXT NOT NULL REFERENCES clips, clip_b TEXT NOT NULL REFERENCES clips,
   winner TEXT NOT NULL, created REAL NOT NULL, address TEXT NULL,
   CHECK (clip_a < clip_b AND winner IN (clip_a, clip_b)),
   UNIQUE (rater_id, clip_a, clip_b));
-CREATE INDEX IF NOT EXISTS comparisons_by_time ON comparisons (rater_id, created);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS ratings_by_address ON ratings (address);
-CREATE INDEX IF NOT EXISTS comparisons_by_address ON comparisons (address);
 """
 
 # The same tables in PostgreSQL's types: 8-byte floats (its REAL has 4 bytes),
@@ -70,15 +63,12 @@ CREATE TABLE IF NOT EXISTS clips (
   clip_id TEXT COLLATE "C" PRIMARY KEY, generation BIGINT NOT NULL,
   individual BIGINT NOT NULL, seed BIGINT NOT NULL, file TEXT NOT NULL,
   created DOUBLE PRECISION NOT NULL);
-CREATE INDEX IF NOT EXISTS clips_by_generation ON clips (generation, individual);
 CREATE TABLE IF NOT EXISTS ratings (
   id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   rater_id TEXT COLLATE "C" NOT NULL REFERENCES raters,
   clip_id TEXT COLLATE "C" NOT NULL REFERENCES clips,
   rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
   created DOUBLE PRECISION NOT NULL, address TEXT NULL, UNIQUE (rater_id, clip_id));
-CREATE INDEX IF NOT EXISTS ratings_by_clip ON ratings (clip_id);
-CREATE INDEX IF NOT EXISTS ratings_by_time ON ratings (rater_id, created);
 CREATE TABLE IF NOT EXISTS comparisons (
   id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   rater_id TEXT COLLATE "C" NOT NULL REFERENCES raters,
@@ -88,6 +78,13 @@ CREATE TABLE IF NOT EXISTS comparisons (
   address TEXT NULL,
   CHECK (clip_a < clip_b AND winner IN (clip_a, clip_b)),
   UNIQUE (rater_id, clip_a, clip_b));
+"""
+
+# What both engines write the same way: the session values and the indexes.
+_SHARED_SCHEMA = """
+CREATE INDEX IF NOT EXISTS clips_by_generation ON clips (generation, individual);
+CREATE INDEX IF NOT EXISTS ratings_by_clip ON ratings (clip_id);
+CREATE INDEX IF NOT EXISTS ratings_by_time ON ratings (rater_id, created);
 CREATE INDEX IF NOT EXISTS comparisons_by_time ON comparisons (rater_id, created);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ratings_by_address ON ratings (address);
@@ -166,7 +163,7 @@ class SQLiteBackend:
       if version == 1:  # Votes of a version-1 file keep a NULL address.
         for table in ("ratings", "comparisons"):
           tx.execute(f"ALTER TABLE {table} ADD COLUMN address TEXT NULL")
-      for statement in _statements(_SQLITE_SCHEMA):
+      for statement in _statements(_SQLITE_SCHEMA + _SHARED_SCHEMA):
         tx.execute(statement)
       tx.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -259,7 +256,7 @@ class PostgresBackend:
     # Replicas starting together take turns: CREATE ... IF NOT EXISTS is not safe
     # against itself in PostgreSQL, so the schema is made under the write lock.
     with self.write() as tx:
-      for statement in _statements(_POSTGRES_SCHEMA):
+      for statement in _statements(_POSTGRES_SCHEMA + _SHARED_SCHEMA):
         tx.execute(statement)
       row = tx.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
       version = int(row[0]) if row else SCHEMA_VERSION
