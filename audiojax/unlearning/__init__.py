@@ -17,8 +17,15 @@ membership inference, LiRA, the NeurIPS 2023 forget score) are in ``metrics.py``
 """
 
 from audiojax.unlearning import denoising, methods, scrub, ssd  # noqa: F401
-from audiojax.unlearning.base import METHODS, Method, unlearn
+from audiojax.unlearning.base import METHODS, Method, methods_for, unlearn
 from audiojax.unlearning.denoising import denoising_task
 from audiojax.unlearning.fit import UnlearningError
 
-__all__ = ["METHODS", "Method", "UnlearningError", "denoising_task", "unlearn"]
+__all__ = [
+  "METHODS",
+  "Method",
+  "UnlearningError",
+  "denoising_task",
+  "methods_for",
+  "unlearn",
+]

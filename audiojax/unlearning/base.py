@@ -52,6 +52,11 @@ class Method:
 METHODS: Registry[Method] = Registry("unlearning method")
 
 
+def methods_for(task: str) -> list[str]:
+  """The names of the methods that work on ``task`` (e.g. ``"classification"``)."""
+  return [name for name in METHODS if task in METHODS.get(name).tasks]
+
+
 def method(
   name: str,
   required: tuple[str, ...] = (),

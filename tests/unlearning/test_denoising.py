@@ -55,9 +55,7 @@ def _mean_loss(apply_fn, params, data):
   return float(np.mean(draws))
 
 
-GENERATIVE = [
-  n for n in unlearning.METHODS if "denoising" in unlearning.METHODS.get(n).tasks
-]
+GENERATIVE = unlearning.methods_for("denoising")
 
 
 def test_every_generator_method_is_registered():
