@@ -119,7 +119,7 @@ def collection_probe(config, original, workdir: str) -> str:
   probe.dataset.label = "collection"
   probe.dataset.in_memory = True
   probe.seed = config.seed
-  path = os.path.join(workdir, "collection_probe")
+  path = os.path.abspath(os.path.join(workdir, "collection_probe"))
   runs.train_or_restore(probe, path)
   return path
 

@@ -109,11 +109,12 @@ def test_the_retrained_generator_never_saw_the_forget_clips(opt_out_run, origina
   assert retrained.model.collection_names == original.model.collection_names
 
 
-def test_a_rerun_resumes_from_the_cached_rows(opt_out_run):
+def test_a_rerun_resumes_from_the_cached_rows(opt_out_run, monkeypatch):
   config, workdir, first = opt_out_run
   rows = os.path.join(workdir, "rows")
   stamps = {n: os.path.getmtime(os.path.join(rows, n)) for n in os.listdir(rows)}
-  again = experiment.run(config, workdir)
+  monkeypatch.chdir(os.path.dirname(workdir))  # a workdir given relative resumes too
+  again = experiment.run(config, os.path.basename(workdir))
   assert again["methods"] == json.loads(json.dumps(first["methods"]))
   assert stamps == {n: os.path.getmtime(os.path.join(rows, n)) for n in stamps}
   # Another method setting is another row: it is recomputed, the rest are kept.
