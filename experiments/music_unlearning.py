@@ -61,6 +61,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         "anchor": "retain",
         "retain_weight": 1.0,
       },
+      # The same with fewer steps: at 150 it forgets more than retraining does.
+      "esd_retain_60": {
+        **common,
+        "steps": 60,
+        "method": "esd",
+        "eta": 1.0,
+        "anchor": "retain",
+        "retain_weight": 1.0,
+      },
     }
   )
   c.evals = ml_collections.ConfigDict(
