@@ -95,8 +95,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # The tour (~3-5 min here): a short collection probe, two short methods, no
     # retraining (the runlocal study has the retrain row).
     c.retrain = False
-    c.collection_probe.total_steps = 120
-    c.collection_probe.eval_every = c.collection_probe.checkpoint_every = 120
+    c.collection_probe.total_steps = 150
+    c.collection_probe.eval_every = c.collection_probe.checkpoint_every = 150
     c.methods = {k: c.methods[k] for k in ("finetune", "esd")}
     for entry in c.methods.values():
       entry.steps = 40

@@ -147,3 +147,13 @@ def test_a_pieces_request_measures_against_held_out_clips_of_its_collections(
   assert set(ev.heldout.source.arrays["collection"].tolist()) == collection
   assert piece not in set(ev.heldout.pieces)
   assert len(ev.retain) > 0 and piece not in set(ev.retain.pieces)
+
+
+@pytest.mark.parametrize("variant", music_unlearning.VARIANTS)
+def test_every_variant_configures_valid_runs(variant):
+  from audiojax.train import loop
+
+  config = music_unlearning.get_config(variant)
+  loop.LoopConfig.from_config(config.collection_probe)  # raises on a bad schedule
+  loop.LoopConfig.from_config(config.generator)
+  gen_data.OptOut.parse(config.forget)
