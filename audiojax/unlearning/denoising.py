@@ -39,7 +39,7 @@ from audiojax.generate import diffusion
 from audiojax.unlearning import fit
 from audiojax.unlearning.base import method
 from audiojax.unlearning.fit import UnlearningError
-from audiojax.unlearning.methods import COMMON
+from audiojax.unlearning.methods import COMMON, optimizer_of
 from audiojax.unlearning.tasks import Task
 
 CONDITION = ("family", "collection", "tokens")
@@ -180,9 +180,7 @@ def esd(
     w = batch["weight"]
     return jnp.sum(w * per_example) / jnp.maximum(jnp.sum(jnp.abs(w)), 1e-12), {}
 
-  tx = (
-    opt["tx"] if opt["tx"] is not None else fit.optimizer(opt["optimizer"], opt["lr"])
-  )
+  tx = optimizer_of(opt)
   out, _ = fit.descend(
     params,
     loss_fn,

@@ -23,11 +23,16 @@ from audiojax.unlearning.tasks import CLASSIFICATION, Task
 BOTH = ("classification", "denoising")
 
 
-def _train(start, apply_fn, batch_fn, key, data, opt, task, **kw):
-  """``opt["steps"]`` steps of the task's loss from ``start``."""
-  tx = (
+def optimizer_of(opt):
+  """The optimizer a method's ``COMMON`` options name (``tx`` overrides)."""
+  return (
     opt["tx"] if opt["tx"] is not None else fit.optimizer(opt["optimizer"], opt["lr"])
   )
+
+
+def _train(start, apply_fn, batch_fn, key, data, opt, task, **kw):
+  """``opt["steps"]`` steps of the task's loss from ``start``."""
+  tx = optimizer_of(opt)
   out, _ = fit.descend(
     start,
     task.loss(apply_fn),
