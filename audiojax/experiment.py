@@ -15,6 +15,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
+from audiojax import distributed
 from audiojax.registry import Registry
 from audiojax.train import report
 
@@ -38,6 +39,8 @@ RUNNERS: Registry = Registry(
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Writes ``config.json``; warns when it differs from the run's first one."""
   os.makedirs(workdir, exist_ok=True)
+  if not distributed.is_primary():
+    return
   path = os.path.join(workdir, "config.json")
   text = config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
   if os.path.exists(path):
@@ -61,6 +64,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   save_config(config, workdir)
   results = runner(config, workdir)
   report.write_results(workdir, results, title=config.name)
+  distributed.barrier(f"results of {workdir}")  # Written before anyone reads them.
   logging.info(
     "results: %s",
     json.dumps({k: v for k, v in results.items() if isinstance(v, int | float | str)}),

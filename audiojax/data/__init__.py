@@ -8,8 +8,10 @@ the fields an experiment config declares.
 
 from __future__ import annotations
 
+import jax
 import ml_collections
 
+from audiojax import distributed
 from audiojax.data import pipeline
 from audiojax.data.source import AudioSplit, default_data_dir
 from audiojax.registry import Registry
@@ -47,9 +49,14 @@ def load(
     label: which example field is the class label, or None for the default.
   """
   loader = DATASETS.get(name)
-  return loader(
-    split, data_dir=data_dir or default_data_dir(), config=config, label=label
-  )
+  kwargs = dict(data_dir=data_dir or default_data_dir(), config=config, label=label)
+  if jax.process_count() == 1:
+    return loader(split, **kwargs)
+  # Several processes: the primary builds an embedded set (one writer to the shared
+  # data_dir), the others read it once it is there.
+  out = loader(split, **kwargs) if distributed.is_primary() else None
+  distributed.barrier(f"data {name}/{config}/{split}")
+  return out if out is not None else loader(split, **kwargs)
 
 
 def load_split(

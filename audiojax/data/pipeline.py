@@ -7,7 +7,9 @@ position (a count of batches), saved in every checkpoint and checked on restore
 (grain's ``get_state`` / ``set_state`` idea, without a worker pool we do not need).
 
 Batches are dicts of numpy arrays; ``shard_batch`` puts them on a ``jax.sharding.Mesh``
-split along the leading (batch) axis, the data-parallel layout of big_vision.
+split along the leading (batch) axis, the data-parallel layout of big_vision. In a
+multi-process run (:mod:`audiojax.distributed`) ``next_global_batch`` has each
+process read only the rows its devices hold.
 """
 
 from __future__ import annotations
@@ -164,15 +166,19 @@ class TrainIterator:
     start = within * self.batch_size
     return self._order[start : start + self.batch_size]
 
-  def batch_at(self, position: int) -> dict[str, np.ndarray]:
-    """The batch served at ``position``, without moving the iterator."""
-    return self._collate(fetch(self._source, self._indices(position)))
+  def batch_at(self, position: int, rows: slice = slice(None)) -> dict[str, np.ndarray]:
+    """The batch served at ``position`` (only ``rows`` of it), without moving."""
+    return self._collate(fetch(self._source, self._indices(position)[rows]))
 
   def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
-    batch = self.batch_at(self.position)
+    return self.next_rows(slice(None))
+
+  def next_rows(self, rows: slice) -> dict[str, np.ndarray]:
+    """``rows`` of the next global batch (a process's share); moves one batch on."""
+    batch = self.batch_at(self.position, rows)
     self.position += 1
     return batch
 
@@ -244,6 +250,73 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Ar
   return out
 
 
+def process_rows(mesh: Mesh, global_rows: int) -> slice:
+  """The rows of a ``global_rows`` batch split over ``mesh`` that this process's
+  devices hold (all of them in a single-process run).
+
+  Raises:
+    DataError: if the rows do not split over the mesh, or this process's devices
+      hold rows that are not one contiguous block (a mesh whose devices are not
+      grouped by process).
+  """
+  n = mesh.devices.size
+  if global_rows % n:
+    raise DataError(
+      f"a batch of {global_rows} rows does not split over the {n} devices of the mesh"
+    )
+  sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+  spans = sorted(
+    {
+      (s[0].start or 0, s[0].stop or global_rows)
+      for s in sharding.addressable_devices_indices_map((global_rows,)).values()
+    }
+  )
+  if any(a[1] != b[0] for a, b in zip(spans, spans[1:], strict=False)):
+    raise DataError(f"this process's devices hold rows {spans}: not one block")
+  return slice(spans[0][0], spans[-1][1])
+
+
+def next_global_batch(data: TrainIterator, mesh: Mesh) -> dict[str, jax.Array]:
+  """The next batch of ``data`` as global arrays split over ``mesh``.
+
+  Each process reads and collates only its own rows of the global batch
+  (``jax.make_array_from_process_local_data``), so the global batch, and the order
+  of batches, are the same for any number of processes.
+  """
+  rows = process_rows(mesh, data.batch_size)
+  local = data.next_rows(rows)
+  sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+  return {
+    name: jax.make_array_from_process_local_data(
+      sharding, value, (data.batch_size, *value.shape[1:])
+    )
+    for name, value in local.items()
+  }
+
+
+def put_global(tree: Any, sharding: NamedSharding) -> Any:
+  """Places a pytree that every process holds alike on ``sharding`` (a global
+  mesh): each process puts its copy's pieces on its own devices. Alone, a
+  ``device_put``."""
+  if jax.process_count() == 1:
+    return jax.device_put(tree, sharding)
+
+  def one(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return jax.device_put(x, sharding)  # Global already: a reshard.
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      data = one(jax.random.key_data(x))
+      return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda i: host[i])
+
+  return jax.tree.map(one, tree)
+
+
 def replicate(tree: Any, mesh: Mesh) -> Any:
-  """Places a pytree (params, optimizer state) whole on every device of ``mesh``."""
-  return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+  """Places a pytree (params, optimizer state) whole on every device of ``mesh``.
+
+  In a multi-process run every process holds the same values (the same seed made
+  them) and places its copy on its own devices of the global mesh.
+  """
+  return put_global(tree, NamedSharding(mesh, PartitionSpec()))

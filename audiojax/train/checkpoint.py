@@ -17,6 +17,8 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from audiojax import distributed
+
 
 class CheckpointError(RuntimeError):
   """A checkpoint is missing, unreadable, or does not fit the run restoring it."""
@@ -102,9 +104,30 @@ class Checkpointer:
 def resume_source(
   workdir: str, resume: str | None, model_init: str | None
 ) -> tuple[str, str | None]:
-  """Where a run starts from: ``("workdir"|"resume"|"model_init"|"scratch", path)``."""
+  """Where a run starts from: ``("workdir"|"resume"|"model_init"|"scratch", path)``
+  (the primary process's answer, in a multi-process run)."""
+  return tuple(
+    distributed.from_primary(lambda: _resume_source(workdir, resume, model_init))
+  )
+
+
+def finished_steps(directory: str) -> list[int]:
+  """The steps saved under ``directory``, oldest first, read from its listing.
+
+  Orbax writes a step to a temporary folder and renames it to the bare number, so
+  the numbered folders are the finished saves. Unlike opening a
+  ``CheckpointManager`` this is no collective, so one process may ask alone.
+  """
+  try:
+    names = os.listdir(directory)
+  except FileNotFoundError:
+    return []
+  return sorted(int(n) for n in names if n.isdigit())
+
+
+def _resume_source(workdir, resume, model_init):
   own = os.path.join(workdir, "checkpoints")
-  if os.path.isdir(own) and Checkpointer(own).latest_step() is not None:
+  if finished_steps(own):
     return "workdir", own
   if resume:
     return "resume", resume

@@ -22,6 +22,7 @@ import optax
 from absl import logging
 from tqdm import tqdm
 
+from audiojax import distributed
 from audiojax.data import pipeline
 from audiojax.train import checkpoint as ckpt_lib
 from audiojax.train.state import LossFn, TrainState
@@ -188,13 +189,13 @@ def train(
   progress = tqdm(
     total=config.total_steps,
     initial=start,
-    disable=not config.progress,
+    disable=not (config.progress and distributed.is_primary()),
     desc="train",
     unit="step",
   )
   try:
     for step in range(start + 1, config.total_steps + 1):
-      batch = pipeline.shard_batch(next(data), mesh)
+      batch = pipeline.next_global_batch(data, mesh)
       state, m = train_step(state, batch, task.loss_fn)
       losses.append(m["loss"])
       metrics.append(m)

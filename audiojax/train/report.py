@@ -13,6 +13,8 @@ from typing import Any
 
 from absl import logging
 
+from audiojax import distributed
+
 
 def _fmt(value: Any) -> str:
   if isinstance(value, float):
@@ -45,8 +47,11 @@ def markdown_table(results: Mapping[str, Any], title: str) -> str:
 
 
 def write_results(workdir: str, results: Mapping[str, Any], title: str) -> str:
-  """Writes ``results.json`` and ``results.md`` atomically; returns the markdown."""
+  """Writes ``results.json`` and ``results.md`` atomically (the primary process of
+  a multi-process run; the others only return it); returns the markdown."""
   table = markdown_table(results, title)
+  if not distributed.is_primary():
+    return table
   for name, text in (
     ("results.json", json.dumps(results, indent=2) + "\n"),
     ("results.md", table),
@@ -84,6 +89,8 @@ def confusion_png(
   title: str = "confusion",
 ) -> None:
   """Saves a confusion-matrix heat map with counts (rows: true, columns: predicted)."""
+  if not distributed.is_primary():
+    return
   import matplotlib
 
   matplotlib.use("Agg")

@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from audiojax import distributed
 from audiojax.registry import Registry
 from audiojax.train import optim
 from audiojax.train.checkpoint import Checkpointer, CheckpointError
@@ -69,6 +70,8 @@ class Run:
 
 def write_model_info(workdir: str, info: dict[str, Any]) -> None:
   """Saves ``model.json`` (atomically): what :func:`restore` needs beyond the config."""
+  if not distributed.is_primary():
+    return
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, MODEL_INFO)
   with open(path + ".tmp", "w") as f:
@@ -101,7 +104,7 @@ def restore(workdir: str, *, step: int | None = None) -> Run:
   model, init_params = built[:2]
   finish = built[2] if len(built) > 2 else None
   tx, _ = optim.make_optimizer(config)
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
 
   def template():
     key = jax.random.key(0)

@@ -14,9 +14,14 @@ from collections.abc import Mapping
 
 from absl import logging
 
+from audiojax import distributed
+
 
 class MetricWriter:
   """Appends scalar metrics to ``DIR/metrics.jsonl`` and a TensorBoard log ``DIR/tb``.
+
+  In a multi-process run only the primary process writes; the others' writers do
+  nothing, so every record is written once.
 
   Args:
     workdir: the run directory.
@@ -25,15 +30,16 @@ class MetricWriter:
 
   def __init__(self, workdir: str, *, tensorboard: bool = True):
     self.path = os.path.join(workdir, "metrics.jsonl")
+    self.enabled = distributed.is_primary()
     self._tb = None
-    if tensorboard:
+    if tensorboard and self.enabled:
       from tensorboardX import SummaryWriter  # Heavy import; only when wanted.
 
       self._tb = SummaryWriter(os.path.join(workdir, "tb"), flush_secs=30)
 
   def truncate_after(self, step: int) -> None:
     """Drops records written after ``step`` (by a run that was cut short)."""
-    if not os.path.exists(self.path):
+    if not self.enabled or not os.path.exists(self.path):
       return
     with open(self.path) as f:
       lines = f.readlines()
@@ -56,6 +62,8 @@ class MetricWriter:
       os.replace(tmp, self.path)
 
   def write(self, step: int, metrics: Mapping[str, float]) -> None:
+    if not self.enabled:
+      return
     record = {"step": int(step)}
     for name, value in sorted(metrics.items()):
       record[name] = float(value)

@@ -13,6 +13,11 @@ convolutions one by one (:mod:`audiojax.unlearning.fit`;
 ``benchmarks/fold_models.py`` measured 8x for vmap). So on CPU the default is
 ``inner="loop"``: the seeds one after the other on the host, each run a host loop
 over one jitted step. All three give the same numbers.
+
+In a multi-process run (:mod:`audiojax.distributed`) the mesh spans every process,
+so ``"map"`` and ``"vmap"`` split the seeds over all hosts' devices, and ``"loop"``
+runs each process's share of the seeds on its own devices; either way every process
+gets all the seeds' outputs back.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from audiojax import distributed
 from audiojax.data import pipeline
 from audiojax.unlearning.fit import UnlearningError
 
@@ -51,18 +57,25 @@ def over_seeds(
       device rather than baked into the program as constants.
     mesh: a 1-D mesh (default: every device, ``audiojax.data.pipeline.make_mesh``).
     inner: ``"loop"``, ``"map"`` or ``"vmap"``: how the seeds run (default:
-      :func:`default_inner`; ``"loop"`` ignores ``mesh``).
+      :func:`default_inner`; ``"loop"`` ignores ``mesh`` and splits the seeds over
+      processes).
 
   Returns:
     The pytree of ``fn``'s outputs with a leading ``[S]`` axis (sharded over the
-    mesh unless ``inner="loop"``).
+    mesh for ``"map"``/``"vmap"`` in one process; host arrays of every seed when
+    the run has several processes).
   """
   inner = inner or default_inner()
   if inner not in INNER:
     raise UnlearningError(f"inner must be one of {INNER}, got {inner!r}")
+  multi = jax.process_count() > 1
   if inner == "loop":
+    if multi:  # This process's seeds, on its own devices, then everyone's.
+      keys = keys[distributed.process_share(keys.shape[0])]
+      args = distributed.to_host(args)
     outs = [fn(k, *args) for k in keys]
-    return jax.tree.map(lambda *xs: jax.numpy.stack(xs), *outs)
+    stacked = jax.tree.map(lambda *xs: jax.numpy.stack(xs), *outs)
+    return distributed.allgather(stacked) if multi else stacked
   mesh = mesh or pipeline.make_mesh()
   (axis,) = mesh.axis_names
   count, devices = keys.shape[0], mesh.devices.size
@@ -82,5 +95,8 @@ def over_seeds(
     out_specs=PartitionSpec(axis),
     check_vma=False,
   )
-  keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec(axis)))
-  return jax.jit(sharded)(keys, *args)
+  keys = pipeline.put_global(keys, NamedSharding(mesh, PartitionSpec(axis)))
+  if multi:  # Host copies, placed whole on the global mesh.
+    args = pipeline.replicate(distributed.to_host(args), mesh)
+  out = jax.jit(sharded)(keys, *args)
+  return distributed.to_host(out) if multi else out
