@@ -13,6 +13,13 @@ A new session starts from ``--config`` in ``--workdir``; a workdir that already 
 a session is resumed with the config it was started with (every stored rating, the
 same generation). Raters use the page, scripts the API (``/next_clip``, ``/rate``,
 ``/next_pair``, ``/compare``, ``/status``, ``/admin``; see ``audiojax.ratings.page``).
+Several replicas (processes on other ports or hosts, behind a load balancer) may
+serve one session: give each the same ``--workdir`` (a directory they all see; the
+clips are served from it) and ``--ratings_db=postgresql://...``. All of them serve
+raters; the one holding the session's leader lock (:mod:`audiojax.ratings.leader`)
+also runs the GA, and when it dies another takes the lock within
+``--leader_poll_seconds`` and resumes the session from its checkpoint.
+
 Under ``--auth`` a rater is their login name; otherwise the page issues each browser
 an id it keeps. Votes from one address under more than
 ``--config.ratings.max_raters_per_address`` ids in a generation are refused.
@@ -52,6 +59,11 @@ _RATINGS_DB = flags.DEFINE_string(
   "Where votes live: sqlite:PATH or postgresql://USER@HOST/DB (default: the "
   "config's ratings.db, else WORKDIR/ratings.sqlite).",
 )
+_LEADER_POLL = flags.DEFINE_float(
+  "leader_poll_seconds",
+  2.0,
+  "How often a replica that does not run the GA tries to take it over.",
+)
 _ADMIN_TOKEN = flags.DEFINE_string(
   "admin_token",
   os.environ.get("AUDIOJAX_ADMIN_TOKEN"),
@@ -85,8 +97,40 @@ def _parse_auth(pairs: list[str]) -> list[tuple[str, str]] | None:
   return out or None
 
 
+def _lead(config, workdir, store, progress, stop, opened, poll) -> None:
+  """The worker: wait for the leader lock, then run the GA until done or stopped."""
+  lock = store.leader_lock("ga")
+  try:
+    announced = False
+    while not lock.try_acquire():
+      if not announced:
+        logging.info("another replica runs the GA; this one serves raters")
+        progress.update("waiting for the replica running the GA to publish clips")
+        announced = True
+      if stop.wait(poll):
+        return
+    logging.info("this replica runs the GA (it holds the leader lock)")
+    session_stop = threading.Event()
+
+    def watch():  # A leader that lost its lock stops; another has taken over.
+      while not stop.wait(poll):
+        if not lock.held():
+          logging.error("lost the leader lock: stopping this replica's GA")
+          progress.fail("this replica lost the GA to another one")
+          break
+      session_stop.set()
+
+    threading.Thread(target=watch, name="leader-watch", daemon=True).start()
+    _run_session(config, workdir, store, progress, session_stop, opened)
+  except Exception as e:  # The page stays up; the error is logged and shown.
+    logging.exception("electing the GA leader failed")
+    progress.fail(f"electing the GA leader failed ({type(e).__name__}: {e})")
+  finally:
+    lock.release()
+
+
 def _run_session(config, workdir, store, progress, stop, opened) -> None:
-  """The worker: get the generator, then run the session until done or stopped."""
+  """Gets the generator, then runs the session until done or stopped."""
   try:
     progress.update("loading the generator (building its data on first use)")
     from audiojax.evolve import base
@@ -128,8 +172,8 @@ def main(argv):
   )
   progress, stop, opened = Progress(), threading.Event(), []
   worker = threading.Thread(
-    target=_run_session,
-    args=(config, workdir, store, progress, stop, opened),
+    target=_lead,
+    args=(config, workdir, store, progress, stop, opened, _LEADER_POLL.value),
     name="ga-session",
     daemon=True,
   )

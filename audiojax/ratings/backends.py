@@ -189,6 +189,12 @@ class SQLiteBackend:
     with self._lock:
       return self._db().execute(sql, args).fetchall()
 
+  def leader_lock(self, name: str) -> Any:
+    """The lock electing which process runs ``name`` (a file lock beside the file)."""
+    from audiojax.ratings.leader import FileLeaderLock
+
+    return FileLeaderLock(f"{self.name}.{name}.leader")
+
   def close(self) -> None:
     with self._lock:
       if not self._closed:
@@ -236,6 +242,7 @@ class PostgresBackend:
         "(pip install 'psycopg[binary,pool]')"
       ) from e
     self.name = redacted(url)
+    self._url = url
     self.integrity_errors = (psycopg.errors.IntegrityError,)
     self._closed = False
     self._pool = psycopg_pool.ConnectionPool(
@@ -287,6 +294,12 @@ class PostgresBackend:
     self._check_open()
     with self._pool.connection() as conn:
       return conn.execute(to_pyformat(sql), args).fetchall()
+
+  def leader_lock(self, name: str) -> Any:
+    """The lock electing which process runs ``name`` (an advisory lock)."""
+    from audiojax.ratings.leader import PostgresLeaderLock
+
+    return PostgresLeaderLock(self._url, name)
 
   def close(self) -> None:
     if not self._closed:

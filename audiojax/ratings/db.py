@@ -61,6 +61,11 @@ class RatingDatabase:
   def _integrity_errors(self) -> tuple[type[Exception], ...]:
     return self._backend.integrity_errors
 
+  def leader_lock(self, name: str = "ga"):
+    """A lock that elects one process of many to run ``name``
+    (:mod:`audiojax.ratings.leader`): ``try_acquire()``, ``held()``, ``release()``."""
+    return self._backend.leader_lock(name)
+
   def close(self) -> None:
     """Closes the connection(s); further use raises :class:`RatingError`."""
     self._backend.close()

@@ -10,7 +10,8 @@ API.
 
 The service runs before the thing it serves exists: while the GA's generator trains
 or loads, a :class:`Progress` says what the server is preparing and how far it is, and
-every rater request is refused with a :class:`NotReady` naming it. The session and the
+every rater request is refused with a :class:`NotReady` naming it, unless a generation
+is already published (a restart, another replica running the GA): that one is served. The session and the
 service talk only through the store's ``meta`` table (generation, phase, paused,
 advance), so they may live in different threads or processes.
 """
@@ -191,7 +192,12 @@ class RatingService:
   # Raters.
 
   def _check_open(self) -> int:
-    if not self.progress.ready:
+    # A published generation is served whatever this process is still preparing:
+    # after a restart, or on a replica taking over the GA, raters go on rating it.
+    if not self.progress.ready and (
+      self.progress.error is not None
+      or self.store.get_meta(META_PHASE) != "rating"
+    ):
       raise NotReady(self.progress.describe())
     if self.paused():
       raise NotReady("the session is paused; please come back in a moment")
