@@ -195,8 +195,7 @@ class RatingService:
     # A published generation is served whatever this process is still preparing:
     # after a restart, or on a replica taking over the GA, raters go on rating it.
     if not self.progress.ready and (
-      self.progress.error is not None
-      or self.store.get_meta(META_PHASE) != "rating"
+      self.progress.error is not None or self.store.get_meta(META_PHASE) != "rating"
     ):
       raise NotReady(self.progress.describe())
     if self.paused():
