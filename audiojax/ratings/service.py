@@ -11,9 +11,10 @@ API.
 The service runs before the thing it serves exists: while the GA's generator trains
 or loads, a :class:`Progress` says what the server is preparing and how far it is, and
 every rater request is refused with a :class:`NotReady` naming it, unless a generation
-is already published (a restart, another replica running the GA): that one is served. The session and the
-service talk only through the store's ``meta`` table (generation, phase, paused,
-advance), so they may live in different threads or processes.
+is already published (a restart, another replica running the GA): that one is
+served. The session and the service talk only through the store's ``meta`` table
+(generation, phase, paused, advance), so they may live in different threads or
+processes.
 """
 
 from __future__ import annotations
