@@ -143,11 +143,12 @@ class App:
     config_args: list[str],
     gradio_tmp: str,
     gradio_default_analytics: bool = False,
+    logfile: str | None = None,
   ):
     self.workdir = workdir
     self.port = free_port()
     self.url = f"http://127.0.0.1:{self.port}/"
-    self.logfile = f"{workdir}.log"
+    self.logfile = logfile or f"{workdir}.log"
     self.log = open(self.logfile, "w")
     env = dict(
       os.environ,

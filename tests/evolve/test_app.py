@@ -313,3 +313,56 @@ def test_app_is_up_at_once_and_says_what_it_waits_for(tmp_path, data_dir, music_
       client.predict("ann", "g000-i00-s0", 3, api_name="/rate")
   finally:
     app.stop()
+
+
+def _log(app):
+  with open(app.logfile) as f:
+    return f.read()
+
+
+@pytest.mark.slow
+def test_two_replicas_on_postgresql_share_one_session_and_the_ga_fails_over(
+  tmp_path, generator_dir, data_dir, music_tiny, postgresql_server
+):
+  import uuid
+
+  import psycopg
+
+  _, base_url = postgresql_server
+  db = f"replicas_{uuid.uuid4().hex[:8]}"
+  with psycopg.connect(f"{base_url}/postgres", autocommit=True) as conn:
+    conn.execute(f'CREATE DATABASE "{db}"')
+  args = [*_config_args(data_dir, generator_dir), f"--ratings_db={base_url}/{db}"]
+  first = App(str(tmp_path), args)
+  second = None
+  acked: list = []
+  try:
+    _wait_ready(first.client())
+    second = App(str(tmp_path), args)
+    assert "another replica runs the GA" in _log(second)
+    assert "this replica runs the GA" in _log(first)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+      jobs = [
+        pool.submit(_rate_many, app, f"r{i}", 5, acked)
+        for i, app in enumerate((first, second, first, second))
+      ]
+      for job in jobs:
+        job.result()
+    first.kill()  # The GA's replica dies; its raters go on at the other one.
+    _rate_many(second, "r0", 5, acked)
+    deadline = time.time() + 60
+    while "this replica runs the GA" not in _log(second):
+      assert time.time() < deadline, "the surviving replica never took over the GA"
+      time.sleep(0.2)
+    client = second.client()
+    client.predict("tok", "advance", api_name="/admin")
+    status = _wait_generation(client, 1)  # Told and published by the new leader.
+    assert status["generation"] == 1
+    store = RatingStore(f"{base_url}/{db}")
+    stored = sorted((r.rater_id, r.clip_id) for r in store.ratings())
+    store.close()
+    assert len(acked) == 25 and stored == sorted(acked)  # None lost, none twice.
+  finally:
+    for app in (first, second):
+      if app is not None and app.proc.poll() is None:
+        app.stop()
