@@ -17,7 +17,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.train.launcher import REPO, classifier_cmd
+
 STEPS = 16
 
 pytestmark = pytest.mark.slow
@@ -30,17 +31,7 @@ def _free_port() -> int:
 
 
 def _cmd(workdir, data_dir, *extra):
-  return [
-    sys.executable,
-    "-m",
-    "launch.run",
-    "--config=experiments/classifier.py:tiny",
-    f"--workdir={workdir}",
-    f"--config.dataset.data_dir={data_dir}",
-    f"--config.total_steps={STEPS}",
-    "--config.checkpoint_every=4",
-    *extra,
-  ]
+  return classifier_cmd(workdir, data_dir, STEPS, *extra)
 
 
 def _env(devices=1):

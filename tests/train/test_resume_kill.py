@@ -4,7 +4,6 @@ uninterrupted one (params, optimizer state, metrics), through the real launcher.
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import jax
@@ -12,22 +11,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.train.launcher import REPO, classifier_cmd
+
 STEPS = 40
 
 
 def _cmd(workdir, data_dir):
-  return [
-    sys.executable,
-    "-m",
-    "launch.run",
-    "--config=experiments/classifier.py:tiny",
-    f"--workdir={workdir}",
-    f"--config.dataset.data_dir={data_dir}",
-    f"--config.total_steps={STEPS}",
-    "--config.eval_every=8",
-    "--config.checkpoint_every=4",
-  ]
+  return classifier_cmd(workdir, data_dir, STEPS, "--config.eval_every=8")
 
 
 def _last_step(workdir):
