@@ -26,10 +26,6 @@ from typing import Any
 import jax
 import numpy as np
 
-# Environment variables jax.distributed reads itself (a cluster launcher sets them).
-ENVIRONMENT = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
-
-
 class DistributedError(ValueError):
   """The multi-process options are incomplete or inconsistent."""
 
