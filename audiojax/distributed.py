@@ -26,6 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
+
 class DistributedError(ValueError):
   """The multi-process options are incomplete or inconsistent."""
 
