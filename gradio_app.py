@@ -18,7 +18,9 @@ serve one session: give each the same ``--workdir`` (a directory they all see; t
 clips are served from it) and ``--ratings_db=postgresql://...``. All of them serve
 raters; the one holding the session's leader lock (:mod:`audiojax.ratings.leader`)
 also runs the GA, and when it dies another takes the lock within
-``--leader_poll_seconds`` and resumes the session from its checkpoint.
+``--leader_poll_seconds`` and resumes the session from its checkpoint. A replica
+started with ``--norun_ga`` never runs the GA, so taking it over cannot slow the
+replicas that serve raters.
 
 Under ``--auth`` a rater is their login name; otherwise the page issues each browser
 an id it keeps. Votes from one address under more than
@@ -63,6 +65,12 @@ _LEADER_POLL = flags.DEFINE_float(
   "leader_poll_seconds",
   2.0,
   "How often a replica that does not run the GA tries to take it over.",
+)
+_RUN_GA = flags.DEFINE_bool(
+  "run_ga",
+  True,
+  "Stand for running the GA. --norun_ga: this replica only serves raters (e.g. the "
+  "replicas behind the load balancer, while the GA runs on one outside it).",
 )
 _ADMIN_TOKEN = flags.DEFINE_string(
   "admin_token",
@@ -199,7 +207,10 @@ def main(argv):
     prevent_thread_lock=True,
     show_error=True,
   )
-  worker.start()
+  if _RUN_GA.value:
+    worker.start()
+  else:
+    progress.update("serving only: the GA runs on another replica")
   url = f"http://{_HOST.value}:{_PORT.value}"
   if _SHARE.value and not getattr(demo, "share_url", None):
     print(

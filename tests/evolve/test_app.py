@@ -334,7 +334,7 @@ def test_two_replicas_on_postgresql_share_one_session_and_the_ga_fails_over(
     conn.execute(f'CREATE DATABASE "{db}"')
   args = [*_config_args(data_dir, generator_dir), f"--ratings_db={base_url}/{db}"]
   first = App(str(tmp_path), args)
-  second = None
+  second = server_only = None
   acked: list = []
   try:
     _wait_ready(first.client())
@@ -348,12 +348,15 @@ def test_two_replicas_on_postgresql_share_one_session_and_the_ga_fails_over(
       ]
       for job in jobs:
         job.result()
+    server_only = App(str(tmp_path), [*args, "--norun_ga"])
     first.kill()  # The GA's replica dies; its raters go on at the other one.
     _rate_many(second, "r0", 5, acked)
+    _rate_many(server_only, "r5", 2, acked)  # Serves what the GA published.
     deadline = time.time() + 60
     while "this replica runs the GA" not in _log(second):
       assert time.time() < deadline, "the surviving replica never took over the GA"
       time.sleep(0.2)
+    assert "runs the GA" not in _log(server_only)
     client = second.client()
     client.predict("tok", "advance", api_name="/admin")
     status = _wait_generation(client, 1)  # Told and published by the new leader.
@@ -361,8 +364,8 @@ def test_two_replicas_on_postgresql_share_one_session_and_the_ga_fails_over(
     store = RatingStore(f"{base_url}/{db}")
     stored = sorted((r.rater_id, r.clip_id) for r in store.ratings())
     store.close()
-    assert len(acked) == 25 and stored == sorted(acked)  # None lost, none twice.
+    assert len(acked) == 27 and stored == sorted(acked)  # None lost, none twice.
   finally:
-    for app in (first, second):
+    for app in (first, second, server_only):
       if app is not None and app.proc.poll() is None:
         app.stop()
