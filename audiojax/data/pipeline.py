@@ -250,6 +250,7 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Ar
   return out
 
 
+@functools.lru_cache(maxsize=64)  # Asked once per training step.
 def process_rows(mesh: Mesh, global_rows: int) -> slice:
   """The rows of a ``global_rows`` batch split over ``mesh`` that this process's
   devices hold (all of them in a single-process run).
