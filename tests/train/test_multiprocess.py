@@ -17,6 +17,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from audiojax.train.checkpoint import finished_steps
 from tests.train.launcher import REPO, classifier_cmd
 
 STEPS = 16
@@ -88,11 +89,7 @@ def _metrics(workdir):
 
 
 def _checkpoint_steps(workdir):
-  try:
-    names = os.listdir(os.path.join(workdir, "checkpoints"))
-  except FileNotFoundError:
-    return []
-  return sorted(int(n) for n in names if n.isdigit())
+  return finished_steps(os.path.join(workdir, "checkpoints"))
 
 
 def _final_state(workdir):
