@@ -101,6 +101,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Confident learning's second pass: K new models trained without what this
     # cleanlab filter flags in the first pass ("" for one pass only).
     refit_filter="prune_by_noise_rate",
+    # Test-time augmentation: every ranker again on the out-of-fold softmax
+    # averaged over this many circular time shifts of each clip (1: off).
+    tta_shifts=8,
     classifier=fold,
   )
   c.notes = dict(

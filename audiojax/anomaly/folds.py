@@ -159,12 +159,20 @@ class FoldModels:
     """The params of model ``k`` (usable with ``model.apply``)."""
     return jax.tree.map(lambda x: x[k], self.params)
 
-  def out_of_fold_probs(self, audio: np.ndarray, batch_size: int) -> np.ndarray:
+  def out_of_fold_probs(
+    self, audio: np.ndarray, batch_size: int, shifts: int = 1
+  ) -> np.ndarray:
     """Softmax probabilities of every training example from its own fold's model.
 
     Args:
       audio: ``[n, samples]``, the examples the models were trained on, in order.
       batch_size: examples per forward pass.
+      shifts: test-time augmentation: the mean of the softmax over ``shifts``
+        circular time shifts of each clip, ``j * samples // shifts`` samples for
+        ``j`` in ``range(shifts)`` (1: the clip as it is). Each shifted clip is
+        still out of fold for its model, so the mean is too; it is a cheaper
+        ensemble than more models, and better probabilities are what beat
+        self-confidence under symmetric noise (:mod:`audiojax.anomaly.mislabels`).
 
     Returns:
       ``pred_probs`` ``[n, num_classes]`` float64, rows summing to 1.
@@ -174,6 +182,10 @@ class FoldModels:
       raise MislabelError(
         f"{len(audio)} clips but the models were trained on {len(self.fold)}"
       )
+    if not isinstance(shifts, numbers.Integral) or not 1 <= shifts <= audio.shape[1]:
+      raise MislabelError(
+        f"shifts must be an int in [1, {audio.shape[1]}] (the samples), got {shifts!r}"
+      )
     probs_fn = jax.jit(
       lambda params, k, x: jax.nn.softmax(
         self.model.apply(jax.tree.map(lambda p: p[k], params), x), axis=-1
@@ -182,14 +194,17 @@ class FoldModels:
     probs = None
     for k in range(self.folds):
       idx = np.flatnonzero(self.fold == k)
-      rows, source = [], ArraySource({"audio": audio[idx]})
-      for batch in pipeline.eval_batches(source, batch_size):
-        p = probs_fn(self.params, k, batch["audio"])
-        rows.append(np.asarray(p)[batch["mask"]])
-      fold_probs = np.concatenate(rows).astype(np.float64)
+      total = 0.0
+      for j in range(shifts):
+        clips = np.roll(audio[idx], j * audio.shape[1] // shifts, axis=1)
+        rows, source = [], ArraySource({"audio": clips})
+        for batch in pipeline.eval_batches(source, batch_size):
+          p = probs_fn(self.params, k, batch["audio"])
+          rows.append(np.asarray(p)[batch["mask"]])
+        total = total + np.concatenate(rows).astype(np.float64)
       if probs is None:
-        probs = np.empty((len(audio), fold_probs.shape[1]), np.float64)
-      probs[idx] = fold_probs
+        probs = np.empty((len(audio), total.shape[1]), np.float64)
+      probs[idx] = total / shifts
     return probs / probs.sum(axis=1, keepdims=True)
 
 
@@ -332,11 +347,14 @@ def out_of_fold_probs(
   fold: np.ndarray | None = None,
   weight: np.ndarray | None = None,
   stack: str = "unroll",
+  shifts: int = 1,
 ) -> np.ndarray:
   """Out-of-fold class probabilities: row i from a model that never saw label i.
 
   :func:`train_fold_models` (same arguments), then each model predicts its own fold
-  in inference mode; the result is also saved as ``workdir/pred_probs.npy``.
+  in inference mode, averaged over ``shifts`` circular time shifts
+  (:meth:`FoldModels.out_of_fold_probs`); the result is also saved as
+  ``workdir/pred_probs.npy`` (``pred_probs_shifts{shifts}.npy`` for ``shifts > 1``).
 
   Returns:
     ``pred_probs`` ``[n, num_classes]`` float64, rows summing to 1.
@@ -353,6 +371,7 @@ def out_of_fold_probs(
     weight=weight,
     stack=stack,
   )
-  probs = models.out_of_fold_probs(audio, config.batch_size)
-  np.save(os.path.join(workdir, "pred_probs.npy"), probs)
+  probs = models.out_of_fold_probs(audio, config.batch_size, shifts)
+  name = "pred_probs.npy" if shifts == 1 else f"pred_probs_shifts{shifts}.npy"
+  np.save(os.path.join(workdir, name), probs)
   return probs

@@ -39,6 +39,7 @@ def mislabels_section(config, datasets, workdir) -> dict[str, Any]:
     "dataset": ds.name,
     "examples": int(len(y)),
     "folds": cfg.folds,
+    "tta_shifts": cfg.tta_shifts,
   }
   for kind, rate in cfg.noise:
     rows = []
@@ -61,6 +62,14 @@ def mislabels_section(config, datasets, workdir) -> dict[str, Any]:
       probs = probs_of(workdir=run_dir)
       row = mislabels.evaluate(noisy, probs, flipped)
       row["out_of_fold_accuracy"] = float(np.mean(np.argmax(probs, -1) == y))
+      if cfg.tta_shifts > 1:
+        # The same models, each clip's softmax averaged over time shifts (the run
+        # is finished, so this only restores it): better probabilities, every
+        # ranker again.
+        tta = probs_of(workdir=run_dir, shifts=cfg.tta_shifts)
+        second = mislabels.evaluate(noisy, tta, flipped)
+        row.update({f"tta_{k}": v for k, v in second.items() if k not in row_ids})
+        row["tta_out_of_fold_accuracy"] = float(np.mean(np.argmax(tta, -1) == y))
       if cfg.refit_filter:
         # Confident learning's second pass: new fold models trained without what
         # the first pass flagged, then every ranker again on their probabilities.

@@ -79,7 +79,8 @@ def _mislabels(m: Mapping[str, Any]) -> list[str]:
     "",
   ]
 
-  def row(s: str, name: str, p: str = "") -> list[Any]:  # p: "refit_" for pass 2
+  # p: "tta_" for the time-shift-averaged probabilities, "refit_" for pass 2
+  def row(s: str, name: str, p: str = "") -> list[Any]:
     return [
       name,
       m[s]["k"],
@@ -91,6 +92,11 @@ def _mislabels(m: Mapping[str, Any]) -> list[str]:
     ]
 
   rows = [row(s, s) for s in settings]
+  rows += [
+    row(s, f"{s}, softmax averaged over {m['tta_shifts']} time shifts", "tta_")
+    for s in settings
+    if "tta_out_of_fold_accuracy" in m[s]
+  ]
   rows += [
     row(s, f"{s}, second pass ({m[s]['refit_left_out']:.0f} left out)", "refit_")
     for s in settings

@@ -55,6 +55,10 @@ def test_every_section_fills_its_table(
   # The second pass left out exactly what the first pass's cleanlab flagged.
   assert m["refit_left_out"] == m["cleanlab_flagged"]
   assert 0.0 <= m["refit_self_confidence_precision_at_k"] <= 1.0
+  # Every ranker again on the time-shift-averaged probabilities of the same models.
+  assert results["mislabels"]["tta_shifts"] == c.mislabels.tta_shifts > 1
+  assert 0.0 <= m["tta_out_of_fold_accuracy"] <= 1.0
+  assert 0.0 <= m["tta_cleanlab_precision_at_k"] <= 1.0
   assert set(results["notes"]) >= set(c.notes.kinds)
   for kind in c.notes.kinds:
     assert results["notes"][kind]["num_errors"] > 0

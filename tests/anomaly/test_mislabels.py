@@ -589,6 +589,33 @@ def test_rerun_restores_the_same_models_without_training(tones_run, monkeypatch)
     assert not np.allclose(run["probs"][i], own[other][j], rtol=1e-5, atol=1e-6)
 
 
+def test_shifted_probs_are_the_mean_over_circular_time_shifts(tones_run):
+  run, kwargs = tones_run, tones_run["kwargs"]
+  models = oof.train_fold_models(_config(), run["audio"], run["noisy"], **kwargs)
+  audio, batch = run["audio"], _config().batch_size  # the saved probs' batches
+  np.testing.assert_array_equal(
+    models.out_of_fold_probs(audio, batch, shifts=1), run["probs"]
+  )
+  tta = models.out_of_fold_probs(audio, batch, shifts=2)
+  np.testing.assert_allclose(tta.sum(1), 1.0, rtol=0, atol=1e-12)
+  # By hand for one clip of each fold: its own model on the clip and on the clip
+  # rolled by half its length.
+  probs_fn = jax.jit(lambda p, x: jax.nn.softmax(models.model.apply(p, x), axis=-1))
+  for k in range(E2E_FOLDS):
+    i = int(np.flatnonzero(models.fold == k)[0])
+    x = np.stack([audio[i], np.roll(audio[i], CLIP // 2)])
+    expected = np.mean(np.asarray(probs_fn(models.member(k), x), np.float64), axis=0)
+    np.testing.assert_allclose(tta[i], expected / expected.sum(), rtol=1e-5, atol=1e-6)
+  saved = oof.out_of_fold_probs(_config(), audio, run["noisy"], shifts=2, **kwargs)
+  np.testing.assert_array_equal(saved, tta)
+  workdir = kwargs["workdir"]
+  np.testing.assert_array_equal(np.load(f"{workdir}/pred_probs_shifts2.npy"), tta)
+  np.testing.assert_array_equal(np.load(f"{workdir}/pred_probs.npy"), run["probs"])
+  for bad in (0, 1.5, CLIP + 1):
+    with pytest.raises(MislabelError, match="shifts"):
+      models.out_of_fold_probs(audio, batch, shifts=bad)
+
+
 def test_a_workdir_of_other_data_is_refused(tones_run):
   run, kwargs = tones_run, tones_run["kwargs"]
   config, audio, noisy = _config(), run["audio"], run["noisy"]
