@@ -59,8 +59,9 @@ echo "unlearnable data: ${WORKDIR}_unlearnable/results.json (examples/: WAV pair
 echo
 
 # Opt-out from the music generator: a trained generator forgets the Palestrina
-# collection by fine-tuning on the rest and by ESD's negative guidance
-# (experiments/music_unlearning.py:runlocal adds retraining and four more methods).
+# collection by ESD's negative guidance toward the retain captions, the runlocal
+# study's best method (experiments/music_unlearning.py:runlocal adds retraining and
+# the other methods).
 # It reuses a generator that is already trained (GENERATOR_WORKDIR, else runs/gen or
 # the rating app's runs/live/generator); without one the section is skipped.
 GENERATOR=${GENERATOR_WORKDIR:-}
