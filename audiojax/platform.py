@@ -1,7 +1,15 @@
-"""Process-level JAX settings for launchers and tests (not imported by library code).
+"""Process-level JAX settings for launchers and tests (library code only reads them).
 
 A persistent compilation cache makes the second start of the same program skip XLA
 compilation, which dominates short runs on CPU (resumes, tests, the quickstart).
+
+A process confined to one CPU core (``taskset -c 0``, a one-CPU container or batch
+job) gets an XLA CPU thread pool of one thread. With CPU async dispatch on (jax's
+default), a ``jax.pure_callback`` under ``jax.jit`` then deadlocks: the callback runs on
+that one thread and waits for the ``device_put`` of its own arguments, which needs
+the same thread (jax 0.10.2; the codec layer of :mod:`audiojax.channel.codecs` hung
+this way). :func:`configure` turns async dispatch off there, where it has nothing to
+overlap anyway; it must run before the first JAX computation creates the backend.
 """
 
 from __future__ import annotations
@@ -10,9 +18,22 @@ import os
 
 import jax
 
+ASYNC_DISPATCH = "jax_cpu_enable_async_dispatch"
+
+
+def usable_cores() -> int:
+  """The CPU cores this process may run on (its affinity where the OS has one)."""
+  if hasattr(os, "sched_getaffinity"):
+    return len(os.sched_getaffinity(0))
+  return os.cpu_count() or 1
+
 
 def configure(cache_dir: str | None = None) -> None:
-  """Turns on the persistent compilation cache (``$AUDIOJAX_JAX_CACHE`` or ~/.cache)."""
+  """Turns on the persistent compilation cache (``$AUDIOJAX_JAX_CACHE`` or ~/.cache)
+  and, in a process confined to one core, turns CPU async dispatch off (see above).
+  """
+  if usable_cores() == 1:
+    jax.config.update(ASYNC_DISPATCH, False)
   cache_dir = cache_dir or os.environ.get(
     "AUDIOJAX_JAX_CACHE", os.path.expanduser("~/.cache/audiojax/jax")
   )

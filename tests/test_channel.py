@@ -1,6 +1,9 @@
 """The attacker-to-model channel: codec round trips, BPDA layer, rooms and noise."""
 
 import io
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +13,7 @@ import pytest
 import scipy.signal
 import soundfile
 
+from audiojax import platform
 from audiojax.channel import ChannelError, codecs, rooms
 from audiojax.channel.codecs import CODECS, codec_layer
 from audiojax.registry import UnknownNameError
@@ -285,3 +289,41 @@ def test_over_the_air_is_jittable_differentiable_and_deterministic_given_the_key
   )
   each = np.stack([rooms.convolve(x, bank[m : m + 1]) for m in range(len(bank))])
   assert np.all(np.abs(each - np.asarray(dry)[None]).max(axis=-1).min(axis=0) < 1e-5)
+
+
+ONE_CORE_SCRIPT = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})  # before jax starts its threads
+import jax, numpy as np
+from audiojax import platform
+platform.configure(cache_dir="off")
+from audiojax.channel.codecs import codec_layer
+x = np.random.default_rng(0).uniform(-0.5, 0.5, (4, 8000)).astype(np.float32)
+y = np.asarray(jax.jit(codec_layer("mp3_64", 16000))(x))
+print(y.shape, jax.config.read(platform.ASYNC_DISPATCH))
+"""
+
+
+@pytest.mark.skipif(
+  not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)"
+)
+def test_the_codec_layer_runs_under_jit_in_a_one_core_process():
+  # A regression test of a deadlock: one core, CPU async dispatch on, and
+  # jax.pure_callback under jit waited forever (audiojax.platform explains).
+  core = min(os.sched_getaffinity(0))
+  done = subprocess.run(
+    [sys.executable, "-c", ONE_CORE_SCRIPT, str(core)],
+    capture_output=True,
+    text=True,
+    timeout=120,
+    env=dict(os.environ, PYTHONPATH=os.getcwd()),
+  )
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert done.stdout.split("\n")[-2] == "(4, 8000) False"
+
+
+def test_the_codec_layer_refuses_to_deadlock(clips, monkeypatch):
+  monkeypatch.setattr(platform, "usable_cores", lambda: 1)
+  assert jax.config.read(platform.ASYNC_DISPATCH)  # this process: the default
+  with pytest.raises(ChannelError, match="deadlock.*platform.configure"):
+    codec_layer("mp3_64", SR)(clips[:1])
