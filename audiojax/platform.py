@@ -4,12 +4,11 @@ A persistent compilation cache makes the second start of the same program skip X
 compilation, which dominates short runs on CPU (resumes, tests, the quickstart).
 
 A process confined to one CPU core (``taskset -c 0``, a one-CPU container or batch
-job) gets an XLA CPU thread pool of one thread. With CPU async dispatch on (jax's
-default), a ``jax.pure_callback`` under ``jax.jit`` then deadlocks: the callback runs on
-that one thread and waits for the ``device_put`` of its own arguments, which needs
-the same thread (jax 0.10.2; the codec layer of :mod:`audiojax.channel.codecs` hung
-this way). :func:`configure` turns async dispatch off there, where it has nothing to
-overlap anyway; it must run before the first JAX computation creates the backend.
+job) gets an XLA CPU thread pool of one thread, and a ``jax.pure_callback`` there can
+deadlock: the callback runs on that thread and waits for the ``device_put`` of its own
+arguments (jax 0.10.2; measured: 3 of 6 runs of the codec layer under ``jit`` hung,
+with CPU async dispatch on or off). :func:`usable_cores` lets library code refuse
+such a call with a typed error instead of hanging.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from __future__ import annotations
 import os
 
 import jax
-
-ASYNC_DISPATCH = "jax_cpu_enable_async_dispatch"
 
 
 def usable_cores() -> int:
@@ -29,11 +26,7 @@ def usable_cores() -> int:
 
 
 def configure(cache_dir: str | None = None) -> None:
-  """Turns on the persistent compilation cache (``$AUDIOJAX_JAX_CACHE`` or ~/.cache)
-  and, in a process confined to one core, turns CPU async dispatch off (see above).
-  """
-  if usable_cores() == 1:
-    jax.config.update(ASYNC_DISPATCH, False)
+  """Turns on the persistent compilation cache (``$AUDIOJAX_JAX_CACHE`` or ~/.cache)."""
   cache_dir = cache_dir or os.environ.get(
     "AUDIOJAX_JAX_CACHE", os.path.expanduser("~/.cache/audiojax/jax")
   )

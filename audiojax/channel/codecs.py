@@ -248,8 +248,8 @@ def codec_layer(name: str, sample_rate: int) -> Callable[[jax.Array], jax.Array]
     UnknownNameError: for a name not in ``CODECS``.
     ChannelError: for a sample rate the codec does not take (here), or an input of
       rank other than 2 (when ``f`` is traced); and, when ``f`` is called, in a
-      process confined to one CPU core with jax's CPU async dispatch on, where the
-      callback would deadlock (:mod:`audiojax.platform`).
+      process confined to one CPU core, where the
+      callback can deadlock (:mod:`audiojax.platform`).
   """
   codec = CODECS.get(name)
   sample_rate = codec.check_rate(sample_rate)
@@ -274,12 +274,11 @@ def codec_layer(name: str, sample_rate: int) -> Callable[[jax.Array], jax.Array]
   straight_through.defvjp(forward, backward)
 
   def layer(x) -> jax.Array:
-    if platform.usable_cores() == 1 and jax.config.read(platform.ASYNC_DISPATCH):
+    if platform.usable_cores() == 1:
       raise ChannelError(
-        f"codec_layer({name!r}) would deadlock: this process may use one CPU core "
-        "and jax's CPU async dispatch is on (jax.pure_callback waits for a thread "
-        "it holds). Call audiojax.platform.configure() before the first JAX "
-        f"computation, or set jax.config.update({platform.ASYNC_DISPATCH!r}, False)"
+        f"codec_layer({name!r}) needs at least two CPU cores: this process may use "
+        "one, where jax.pure_callback can deadlock waiting for the thread it holds "
+        "(jax 0.10.2; see audiojax.platform)"
       )
     x = jnp.asarray(x, jnp.float32)
     if x.ndim != 2:
