@@ -248,8 +248,8 @@ def codec_layer(name: str, sample_rate: int) -> Callable[[jax.Array], jax.Array]
     UnknownNameError: for a name not in ``CODECS``.
     ChannelError: for a sample rate the codec does not take (here), or an input of
       rank other than 2 (when ``f`` is traced); and, when ``f`` is called, in a
-      process confined to one CPU core, where the
-      callback can deadlock (:mod:`audiojax.platform`).
+      process confined to one CPU core, where the callback can deadlock
+      (:mod:`audiojax.platform`).
   """
   codec = CODECS.get(name)
   sample_rate = codec.check_rate(sample_rate)
